@@ -1,0 +1,70 @@
+"""The one question every sensor answers: how many joules since ``start()``, and how do we know.
+
+A sensor never raises to the tracker once started: a fault downgrades its method, warns once and
+is recorded (DESIGN §1, §5). Construction may raise ``ValueError`` for bad configuration only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Method = Literal[
+    "rapl",  # RAPL powercap counters (CPU package / dram)
+    "nvml-energy",  # NVML total-energy counter (Volta and newer)
+    "nvml-power",  # NVML power sampled at >= 10 Hz, trapezoid-integrated
+    "cgroup-model",  # cgroup CPU time x per-vCPU watts (container scope)
+    "process-model",  # process-tree CPU time x per-vCPU watts
+    "machine-model",  # whole-machine CPU time x per-vCPU watts
+    "tdp-model",  # CPU time x TDP per thread of a known CPU model
+    "constant",  # a documented constant (e.g. RAM W/GB x allocated GB)
+    "none",  # nothing to measure (e.g. no GPU)
+]
+
+METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Cumulative energy of one device class since the sensor's ``start()``.
+
+    Attributes:
+        energy_j: energy used since ``start()``. Units: J. Never negative, never NaN.
+        method: how ``energy_j`` was obtained (see :data:`Method`).
+        capacity: what the scope is allocated: vCPUs for ``cpu``, GB for ``ram``, devices for
+            ``gpu``. Units: per device class, as named.
+        model: human-readable device model ("Intel(R) Xeon(R) CPU @ 2.20GHz", "Tesla T4"), or "".
+        utilization_percent: mean utilisation of ``capacity`` since ``start()``, 0-100, if known.
+        used: amount in use at the last sample (GB for ``ram``), if known.
+    """
+
+    energy_j: float
+    method: Method
+    capacity: float = 0.0
+    model: str = ""
+    utilization_percent: float | None = None
+    used: float | None = None
+
+
+class Sensor(Protocol):
+    """A device-class energy meter driven by the tracker's sampling thread.
+
+    ``start`` takes the baseline; ``sample`` is called every ``measure_interval_s`` (it integrates
+    power or catches counter wrap-around); ``read`` returns the cumulative :class:`Reading` and is
+    cheap enough to call at any time; ``close`` releases handles and is idempotent. None of them
+    raise after construction.
+    """
+
+    name: str  # "cpu", "gpu" or "ram"
+
+    def start(self) -> None: ...
+
+    def sample(self) -> None: ...
+
+    def read(self) -> Reading: ...
+
+    def close(self) -> None: ...
+
+    def warnings(self) -> tuple[str, ...]:
+        """What went wrong so far (one line each), for the record."""
+        ...
