@@ -17,7 +17,7 @@ class DataFileError(ValueError):
     """A packaged or user-given data file does not have the expected shape."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def read_text(relative_path: str) -> str:
     """Text of a packaged data file, e.g. ``"owid/carbon-intensity-electricity.csv"``.
 
@@ -27,11 +27,13 @@ def read_text(relative_path: str) -> str:
     try:
         raw = resources.files("carbon_kfp").joinpath("data", relative_path).read_bytes()
     except FileNotFoundError as exc:
-        raise DataFileError(f"packaged data file carbon_kfp/data/{relative_path} is missing") from exc
+        raise DataFileError(
+            f"packaged data file carbon_kfp/data/{relative_path} is missing"
+        ) from exc
     return raw.decode("utf-8-sig")  # some upstream files start with a BOM
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def read_rows(relative_path: str, *, skip_lines: int = 0) -> tuple[dict[str, str], ...]:
     """Rows of a packaged CSV file as dicts keyed by the header (after ``skip_lines`` lines).
 
@@ -45,7 +47,9 @@ def read_rows(relative_path: str, *, skip_lines: int = 0) -> tuple[dict[str, str
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
-        raise DataFileError(f"carbon_kfp/data/{relative_path} is empty; expected a header") from None
+        raise DataFileError(
+            f"carbon_kfp/data/{relative_path} is empty; expected a header"
+        ) from None
     rows = []
     for row in reader:
         if not row:
