@@ -258,6 +258,10 @@ class EmissionsTracker:
         """Record everything since ``start()`` with ``status="partial"`` and keep measuring."""
         return self._record_since_start("partial", write=True)
 
+    def flush_preview(self) -> EmissionsRecord:
+        """Like :meth:`flush` but writes nothing: the record so far, for progress displays."""
+        return self._record_since_start("partial", write=False)
+
     def stop(self, status: Status = "completed") -> EmissionsRecord:
         """Stop sampling, write the final record and return it. Idempotent.
 
