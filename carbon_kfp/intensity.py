@@ -141,9 +141,10 @@ def validate_year(year: object) -> int | None:
         raise ConfigError(
             f"year must be an integer data year ({YEAR_MIN}-{YEAR_MAX}) or None, got {year!r}"
         )
-    if not YEAR_MIN <= year <= YEAR_MAX:
-        raise ConfigError(f"year {year} is outside the accepted range {YEAR_MIN}-{YEAR_MAX}")
-    return int(year)
+    value = int(year)
+    if not YEAR_MIN <= value <= YEAR_MAX:
+        raise ConfigError(f"year {value} is outside the accepted range {YEAR_MIN}-{YEAR_MAX}")
+    return value
 
 
 def _validate_explicit(value: object) -> float:
@@ -151,7 +152,7 @@ def _validate_explicit(value: object) -> float:
         raise ConfigError(
             f"carbon_intensity_g_per_kwh must be a number of gCO2eq/kWh, got {value!r}"
         )
-    number = float(value)  # type: ignore[arg-type]  # numbers.Real has __float__
+    number = float(value)
     if not math.isfinite(number) or number <= 0:
         raise ConfigError(
             f"carbon_intensity_g_per_kwh must be a finite number > 0 (gCO2eq/kWh), got {value!r}"
@@ -216,7 +217,7 @@ def _parse_year(value: str, *, where: str) -> int:
         raise DataFileError(f"{where}: year {value!r} is not an integer") from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gcp_years() -> tuple[_GcpYear, ...]:
     """Google's yearly region files, oldest first. Raises DataFileError when malformed."""
     folder = resources.files("carbon_kfp") / "data" / _GCP_DIR
@@ -249,14 +250,14 @@ def _gcp_years() -> tuple[_GcpYear, ...]:
     return tuple(tables)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _iso_tables() -> tuple[Mapping[str, str], Mapping[str, str]]:
     """(alpha-2 -> alpha-3, alpha-3 -> ISO name) from ``iso3166.csv``."""
     rows = read_rows(_ISO_PATH)
     return {r["alpha2"]: r["alpha3"] for r in rows}, {r["alpha3"]: r["name"] for r in rows}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _owid_series() -> Mapping[str, _OwidSeries]:
     """OWID code -> yearly series (ascending years); aggregates without a code are left out."""
     collected: dict[str, tuple[str, dict[int, float]]] = {}
@@ -269,7 +270,9 @@ def _owid_series() -> Mapping[str, _OwidSeries]:
         value = parse_float(row[_OWID_VALUE_COLUMN], where=where)
         collected.setdefault(code, (row["Entity"], {}))[1][year] = value
     return {
-        code: _OwidSeries(entity, tuple(sorted(values)), tuple(v for _, v in sorted(values.items())))
+        code: _OwidSeries(
+            entity, tuple(sorted(values)), tuple(v for _, v in sorted(values.items()))
+        )
         for code, (entity, values) in collected.items()
     }
 
@@ -286,7 +289,7 @@ def _country_name(iso3: str) -> str:
     return _iso_tables()[1].get(iso3, "")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _iso3_by_name() -> Mapping[str, str]:
     names = {name.lower(): code for code, name in _iso_tables()[1].items()}
     for code, series in _owid_series().items():
@@ -296,7 +299,7 @@ def _iso3_by_name() -> Mapping[str, str]:
     return names
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _legacy_regions() -> Mapping[str, Mapping[str, _LegacyRegion]]:
     """provider -> region -> figure, from the legacy CodeCarbon table.
 
@@ -327,7 +330,7 @@ def _legacy_regions() -> Mapping[str, Mapping[str, _LegacyRegion]]:
     return table
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gcp_region_countries() -> Mapping[str, str]:
     countries = {
         region: figure.country_iso_code for region, figure in _legacy_regions()["gcp"].items()
@@ -511,9 +514,9 @@ def _world_default(year: int | None, provider: str) -> GridIntensity:
     warn_once(
         f"{why}: using the world-average grid intensity {g_per_kwh:g} gCO2eq/kWh (OWID {used}), "
         f"flagged intensity_source=world-default. Set carbon_intensity_g_per_kwh=, or "
-        f"cloud_provider= and cloud_region= (on GCP carbon_kfp.location.detect_location reads "
-        f"them from CLOUD_ML_REGION, GOOGLE_CLOUD_REGION or the metadata server), or "
-        f"country_iso_code= (ISO-3 like 'DEU' or ISO-2 like 'DE')"
+        f"cloud_provider= and cloud_region=, or country_iso_code= (ISO-3 like 'DEU' or ISO-2 "
+        f"like 'DE'); on GCP, location='auto' reads the region from CLOUD_ML_REGION or "
+        f"GOOGLE_CLOUD_REGION, then the metadata server"
     )
     message = _year_warning("the world average", year, used, forward)
     if message:
@@ -530,6 +533,31 @@ def _world_default(year: int | None, provider: str) -> GridIntensity:
     )
 
 
+def _explicit(
+    g_per_kwh: float, provider: str, region: str, country: str, year: int | None
+) -> GridIntensity:
+    """An explicit value, labelled with whatever location the arguments give."""
+    iso3 = _normalize_country(country) if country else ""
+    if region:
+        try:
+            located: GridIntensity | None = _by_region(provider, region, year).intensity
+        except ConfigError:  # explicit values exist to cover regions the tables lack
+            located = None
+        if located is not None:
+            provider = located.cloud_provider
+            iso3 = located.country_iso_code or iso3
+    return GridIntensity(
+        g_per_kwh=g_per_kwh,
+        source="explicit",
+        year=year,
+        country_iso_code=iso3,
+        country_name=_country_name(iso3) if iso3 else "",
+        cloud_provider=provider,
+        cloud_region=region,
+        lifecycle=False,
+    )
+
+
 def resolve_intensity(
     *,
     carbon_intensity_g_per_kwh: float | None = None,
@@ -541,11 +569,14 @@ def resolve_intensity(
     """The grid carbon intensity (gCO2eq/kWh) for a run, by the priority in the module docstring.
 
     Every argument given is checked, even one that a higher-priority argument overrides, so a
-    typo fails at construction rather than on the run where it would matter.
+    typo fails at construction rather than on the run where it would matter. The one exception:
+    beside an explicit value, a region the tables do not know is recorded as given, since explicit
+    values are how users cover regions the tables lack.
 
     Args:
         carbon_intensity_g_per_kwh: explicit value, gCO2eq/kWh, finite and > 0. Location arguments
-            given alongside it only fill the record's country/provider/region fields.
+            given alongside it only fill the record's country/provider/region fields (a country
+            must still be a valid ISO code, but needs no data).
         cloud_provider: ``"gcp"``, ``"aws"`` or ``"azure"`` (any case; ``"google"``,
             ``"amazon"``, ``"microsoft"`` accepted). Without ``cloud_region`` it does not locate
             the run; the country or world average is used and the provider is recorded.
@@ -577,6 +608,8 @@ def resolve_intensity(
     region = _clean(cloud_region, "cloud_region").lower()
     country = _clean(country_iso_code, "country_iso_code")
 
+    if explicit is not None:
+        return _explicit(explicit, provider, region, country, year)
     found: _Found | None = None
     if region:
         found = _by_region(provider, region, year)
@@ -584,19 +617,6 @@ def resolve_intensity(
             _normalize_country(country)  # checked, but the region's own country wins
     elif country:
         found = _by_country(country, year)
-
-    if explicit is not None:
-        located = found.intensity if found else None
-        return GridIntensity(
-            g_per_kwh=explicit,
-            source="explicit",
-            year=year,
-            country_iso_code=located.country_iso_code if located else "",
-            country_name=located.country_name if located else "",
-            cloud_provider=located.cloud_provider if located else provider,
-            cloud_region=located.cloud_region if located else "",
-            lifecycle=False,
-        )
     if found is not None:
         if found.warning:
             warn_once(found.warning)
@@ -605,4 +625,3 @@ def resolve_intensity(
         return found.intensity
     world = _world_default(year, provider)
     return replace(world, cloud_provider=provider) if provider else world
-

@@ -27,7 +27,6 @@ import math
 import os
 import re
 import threading
-import urllib.request
 from dataclasses import dataclass
 
 from carbon_kfp.errors import ConfigError, close_matches, warn_once
@@ -120,6 +119,8 @@ def _region_from_env_value(name: str, raw: str) -> str | None:
 
 def _fetch_zone(url: str, timeout_s: float) -> str | None:
     """The metadata server's zone answer, or ``None``; may raise (the caller swallows)."""
+    import urllib.request  # with http.client and ssl: loaded only when the server is asked
+
     request = urllib.request.Request(url, headers={"Metadata-Flavor": "Google"})
     # No proxies: the metadata server is link-local, and an HTTP(S)_PROXY must not see the request.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

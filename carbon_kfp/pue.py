@@ -66,13 +66,12 @@ def _period_year(period: str, *, where: str) -> int:
     return int(match.group(1))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _provider_pue_by_year() -> Mapping[str, tuple[tuple[int, float], ...]]:
     """operator -> ((year, pue), ...) ascending, for the operators in ``_PROVIDER_OPERATORS``."""
-    wanted = {operator for operator, _ in _PROVIDER_OPERATORS.values()}
-    series: dict[str, dict[int, float]] = {operator: {} for operator in wanted}
+    series: dict[str, dict[int, float]] = {op: {} for op, _ in _PROVIDER_OPERATORS.values()}
     for line, row in enumerate(read_rows(_PUE_PATH), start=2):
-        if row["operator"] not in wanted:
+        if row["operator"] not in series:
             continue
         where = f"carbon_kfp/data/{_PUE_PATH} line {line}"
         value = parse_float(row["pue"], where=where)
@@ -88,7 +87,7 @@ def _provider_pue_by_year() -> Mapping[str, tuple[tuple[int, float], ...]]:
 def _validate_pue(pue: object) -> float:
     if isinstance(pue, bool) or not isinstance(pue, numbers.Real):
         raise ConfigError(f"pue must be a number >= 1.0 (facility/IT energy), got {pue!r}")
-    value = float(pue)  # type: ignore[arg-type]  # numbers.Real has __float__
+    value = float(pue)
     if not math.isfinite(value) or value < 1.0:
         raise ConfigError(
             f"pue must be a finite number >= 1.0 (facility energy / IT energy; 1.0 counts IT "
@@ -116,9 +115,11 @@ def resolve_pue(
     """
     year = validate_year(year)
     explicit = None if pue is None else _validate_pue(pue)
-    if cloud_provider is not None and not isinstance(cloud_provider, str):
-        raise ConfigError(f"cloud_provider must be a string, got {cloud_provider!r}")
-    provider = normalize_cloud_provider(cloud_provider) if (cloud_provider or "").strip() else ""
+    provider = ""
+    if cloud_provider is not None and not (
+        isinstance(cloud_provider, str) and not cloud_provider.strip()
+    ):
+        provider = normalize_cloud_provider(cloud_provider)  # raises for a non-string too
     if explicit is not None:
         return PowerUsageEffectiveness(explicit, "explicit", None)
     if not provider:

@@ -25,7 +25,7 @@ def read_text(relative_path: str) -> str:
         DataFileError: the file is not packaged.
     """
     try:
-        raw = resources.files("carbon_kfp").joinpath("data", relative_path).read_bytes()
+        raw = resources.files("carbon_kfp").joinpath(f"data/{relative_path}").read_bytes()
     except FileNotFoundError as exc:
         raise DataFileError(
             f"packaged data file carbon_kfp/data/{relative_path} is missing"

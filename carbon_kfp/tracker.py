@@ -279,6 +279,7 @@ class EmissionsTracker:
             self._final = self._record_since_start(status, write=True)
             for sensor in self._sensors:
                 self._guard(sensor.close, sensor.name)
+            self._role.release()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2 * self._interval_s + 1)
         atexit.unregister(self._on_exit)

@@ -35,7 +35,7 @@ def test_one_kwh_of_cpu_at_400_g_and_pue_1_1() -> None:
     cpu_j=st.floats(0, 1e9, allow_nan=False),
     gpu_j=st.floats(0, 1e9, allow_nan=False),
     ram_j=st.floats(0, 1e9, allow_nan=False),
-    duration_s=st.floats(0, 1e6, allow_nan=False),
+    duration_s=st.one_of(st.just(0.0), st.floats(1e-3, 1e6)),
 )
 def test_interval_brackets_estimate_and_metrics_are_finite(cpu_j, gpu_j, ram_j, duration_s):
     record = make_record(cpu_j=cpu_j, gpu_j=gpu_j, ram_j=ram_j, duration_s=duration_s)

@@ -22,6 +22,7 @@ def load_wine_data(
     project_name: str = "wine-quality",
     pipeline_job: str = "",
     pipeline_task: str = "",
+    cloud_location: str = "",
 ) -> None:
     """Loads a ``;``-separated wine-quality CSV, validates it and makes a stratified split.
 
@@ -42,6 +43,8 @@ def load_wine_data(
         project_name: Project name written into the emissions record.
         pipeline_job: Pipeline job name for the emissions record (a KFP placeholder in pipelines).
         pipeline_task: Pipeline task name for the emissions record.
+        cloud_location: Vertex AI region the step runs in (grid intensity of that region);
+            ``""`` leaves the location to the tracker defaults.
 
     Raises:
         ValueError: The file is empty, uses ``,`` as separator, misses a column, has a row with the
@@ -195,6 +198,7 @@ def load_wine_data(
         project_name=project_name,
         pipeline_job=pipeline_job,
         pipeline_task=pipeline_task,
+        cloud_location=cloud_location,
         output_dir=None,
     ):
         with tempfile.TemporaryDirectory() as workdir:

@@ -1,0 +1,27 @@
+"""KFP integration: ``kpi_co2`` Metrics artifacts for Python and container components (DESIGN §4).
+
+This package imports kfp; ``import carbon_kfp`` does not. The pieces:
+
+* :func:`track` — measure a block inside a lightweight Python component and write ``kpi_co2``;
+* :func:`log_record` — put any :class:`~carbon_kfp.EmissionsRecord` on a Metrics artifact;
+* :func:`carbon_container_component` / :func:`carbon_exec_command` — container components in
+  any language, measured by ``carbon-kfp exec`` (:mod:`carbon_kfp.executor`, kfp-free);
+* the ``carbon_report`` component lives in ``components/carbon_report`` and renders with
+  :mod:`carbon_kfp.report`.
+"""
+
+from __future__ import annotations
+
+import kfp  # noqa: F401  (this package is where kfp gets imported; see the module docstring)
+
+from carbon_kfp.kfp.container import carbon_container_component, carbon_exec_command
+from carbon_kfp.kfp.metrics import SIGTERM_EXIT_CODE, StepTerminated, log_record, track
+
+__all__ = [
+    "SIGTERM_EXIT_CODE",
+    "StepTerminated",
+    "carbon_container_component",
+    "carbon_exec_command",
+    "log_record",
+    "track",
+]

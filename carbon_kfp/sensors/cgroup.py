@@ -1,0 +1,456 @@
+"""Where a process's cgroup is, what it is allocated, and what it has used (cgroup v1 and v2).
+
+The cgroup filesystem is read at ``<sysfs_root>/fs/cgroup``: either the v2 unified hierarchy
+(``cgroup.controllers`` at its root) or v1 per-controller mounts (``cpu``, ``cpuacct``,
+``cpu,cpuacct``, ``memory``, ``cpuset``). Membership comes from ``<proc_root>/<pid>/cgroup``.
+
+The ``parse_*`` functions are pure and tested exhaustively; the ``read_*`` functions are thin
+shells over them. Readers raise ``OSError`` / ``ValueError`` on a vanished or malformed file; the
+scope and sensor layers turn that into a downgrade and a warning.
+
+Units: CPU time in seconds, memory in bytes, CPU allocations in vCPUs (logical CPUs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+# cgroup v1 reports "no memory limit" as PAGE_COUNTER_MAX pages rounded to a page
+# (9223372036854771712 on 4 KiB pages); anything this large is not a real limit.
+V1_UNLIMITED_BYTES = 2**62
+V2_DEFAULT_PERIOD_US = 100_000
+# Kubernetes writes a CPU request as v1 cpu.shares = millicores * 1024 / 1000 and converts shares
+# to a v2 cpu.weight with weight = 1 + (shares - 2) * 9999 / 262142 (runc / kubelet). The kernel
+# defaults (no request) are shares 1024 and weight 100.
+V1_DEFAULT_SHARES = 1024
+V2_DEFAULT_WEIGHT = 100
+SHARES_PER_VCPU = 1024
+
+_V1_CPU_MOUNTS = ("cpu", "cpu,cpuacct", "cpuacct,cpu")
+_V1_CPUACCT_MOUNTS = ("cpuacct", "cpu,cpuacct", "cpuacct,cpu")
+
+
+# --------------------------------------------------------------------------- pure parsers
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A process's cgroup paths, as listed in ``/proc/<pid>/cgroup``.
+
+    Attributes:
+        v2_path: the unified-hierarchy path (line ``0::<path>``), or None.
+        v1_paths: controller name -> path for each v1 hierarchy (``4:cpu,cpuacct:/kubepods/...``
+            gives both ``cpu`` and ``cpuacct``).
+    """
+
+    v2_path: str | None
+    v1_paths: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_proc_cgroup(text: str) -> Membership:
+    """Parse ``/proc/<pid>/cgroup``.
+
+    Raises:
+        ValueError: a non-empty line without the ``id:controllers:path`` shape.
+    """
+    v2_path: str | None = None
+    v1_paths: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            raise ValueError(f"line {number} {line!r}: expected 'id:controllers:path'")
+        hierarchy, controllers, path = parts
+        if hierarchy == "0" and controllers == "":
+            v2_path = path
+        else:
+            for controller in controllers.split(","):
+                if controller:
+                    v1_paths[controller] = path
+    return Membership(v2_path=v2_path, v1_paths=v1_paths)
+
+
+def parse_cpu_max(text: str) -> tuple[int | None, int]:
+    """Parse v2 ``cpu.max`` (``"200000 100000"`` or ``"max 100000"``).
+
+    Returns:
+        ``(quota_us or None when unlimited, period_us)``. Units: µs.
+
+    Raises:
+        ValueError: not one or two fields, or a non-positive number.
+    """
+    fields = text.split()
+    if not 1 <= len(fields) <= 2:
+        raise ValueError(f"cpu.max {text!r}: expected '<quota|max> [period]'")
+    period_us = int(fields[1]) if len(fields) == 2 else V2_DEFAULT_PERIOD_US
+    if period_us <= 0:
+        raise ValueError(f"cpu.max {text!r}: period must be > 0")
+    if fields[0] == "max":
+        return None, period_us
+    quota_us = int(fields[0])
+    if quota_us <= 0:
+        raise ValueError(f"cpu.max {text!r}: quota must be > 0 or 'max'")
+    return quota_us, period_us
+
+
+def parse_cpu_list(text: str) -> frozenset[int]:
+    """Parse a kernel CPU list such as ``"0-3,8,10-11"`` (cpuset files, ``cpu/online``).
+
+    Raises:
+        ValueError: a malformed element or a descending range.
+    """
+    cpus: set[int] = set()
+    for element in text.strip().split(","):
+        element = element.strip()
+        if not element:
+            continue
+        low_text, dash, high_text = element.partition("-")
+        low = int(low_text)
+        high = int(high_text) if dash else low
+        if low < 0 or high < low:
+            raise ValueError(f"CPU list element {element!r} is not 'n' or 'low-high'")
+        cpus.update(range(low, high + 1))
+    return frozenset(cpus)
+
+
+def format_cpu_list(cpus: frozenset[int] | set[int]) -> str:
+    """The kernel's compact form of a CPU set (``{0,1,2,3,8}`` -> ``"0-3,8"``)."""
+    ordered = sorted(cpus)
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def parse_flat_keyed(text: str) -> dict[str, int]:
+    """Parse a flat-keyed cgroup file (``cpu.stat``, ``memory.stat``): ``key value`` per line.
+
+    Lines that are not ``key integer`` are skipped (newer kernels add fields freely).
+    """
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                values[parts[0]] = int(parts[1])
+            except ValueError:
+                continue
+    return values
+
+
+def parse_memory_limit(text: str) -> int | None:
+    """Parse v2 ``memory.max`` or v1 ``memory.limit_in_bytes``.
+
+    Returns:
+        The limit in bytes, or None for ``max`` / the v1 "unlimited" sentinel.
+
+    Raises:
+        ValueError: not ``max`` nor a non-negative integer.
+    """
+    value = text.strip()
+    if value == "max":
+        return None
+    limit = int(value)
+    if limit < 0:
+        raise ValueError(f"memory limit {value!r} is negative")
+    return None if limit >= V1_UNLIMITED_BYTES else limit
+
+
+def shares_to_vcpus(shares: int) -> float | None:
+    """vCPUs requested, from v1 ``cpu.shares`` (None for the kernel default 1024: no request)."""
+    if shares <= 0 or shares == V1_DEFAULT_SHARES:
+        return None
+    return shares / SHARES_PER_VCPU
+
+
+def weight_to_vcpus(weight: int) -> float | None:
+    """vCPUs requested, from v2 ``cpu.weight`` (None for the kernel default 100: no request).
+
+    Inverts kubelet's ``weight = 1 + (shares - 2) * 9999 / 262142``; exact to about 26 shares
+    (0.03 vCPU), the rounding of that integer formula.
+    """
+    if weight <= 0 or weight == V2_DEFAULT_WEIGHT:
+        return None
+    shares = 2 + (weight - 1) * 262142 / 9999
+    return shares / SHARES_PER_VCPU
+
+
+# --------------------------------------------------------------------------- location
+
+
+@dataclass(frozen=True)
+class CgroupDirs:
+    """The directories of one process's cgroup, per controller, on the mounted cgroup fs.
+
+    Attributes:
+        version: 1 or 2.
+        path: the cgroup path from ``/proc/<pid>/cgroup`` (v2 path, or the v1 cpu/memory path).
+        cpu, cpuacct, memory, cpuset: ``(mount_root, dir)`` per controller, or None when that
+            controller is not mounted. For v2 all four are the same unified directory.
+    """
+
+    version: Literal[1, 2]
+    path: str
+    cpu: tuple[Path, Path] | None
+    cpuacct: tuple[Path, Path] | None
+    memory: tuple[Path, Path] | None
+    cpuset: tuple[Path, Path] | None
+
+
+def _resolve_dir(mount: Path, cgroup_path: str) -> Path:
+    """The directory of ``cgroup_path`` under ``mount``.
+
+    Without a cgroup namespace a container sees its host path (``/docker/<id>``) in
+    ``/proc/self/cgroup`` while its cgroup fs is mounted at that cgroup itself, so leading
+    components are dropped until a directory exists; the mount root is the last resort.
+    """
+    parts = [p for p in cgroup_path.strip("/").split("/") if p and p != ".."]
+    for start in range(len(parts)):
+        candidate = mount.joinpath(*parts[start:])
+        if candidate.is_dir():
+            return candidate
+    return mount
+
+
+def locate_cgroup(sysfs_root: Path, proc_root: Path, pid: int) -> CgroupDirs:
+    """Find the cgroup directories of process ``pid``.
+
+    Raises:
+        LookupError: no membership file or no cgroup fs; the message names the paths looked at.
+    """
+    membership_file = proc_root / str(pid) / "cgroup"
+    cgroup_fs = sysfs_root / "fs" / "cgroup"
+    try:
+        membership = parse_proc_cgroup(membership_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise LookupError(f"cannot read cgroup membership {membership_file} ({exc})") from None
+
+    if (cgroup_fs / "cgroup.controllers").is_file() and membership.v2_path is not None:
+        unified = (cgroup_fs, _resolve_dir(cgroup_fs, membership.v2_path))
+        return CgroupDirs(2, membership.v2_path, unified, unified, unified, unified)
+
+    def v1(controller: str, mount_names: tuple[str, ...]) -> tuple[Path, Path] | None:
+        path = membership.v1_paths.get(controller)
+        if path is None:
+            return None
+        for name in mount_names:
+            mount = cgroup_fs / name
+            if mount.is_dir():
+                return mount, _resolve_dir(mount, path)
+        return None
+
+    cpu = v1("cpu", _V1_CPU_MOUNTS)
+    cpuacct = v1("cpuacct", _V1_CPUACCT_MOUNTS)
+    memory = v1("memory", ("memory",))
+    cpuset = v1("cpuset", ("cpuset",))
+    if cpu is None and cpuacct is None and memory is None:
+        raise LookupError(
+            f"no cgroup v2 hierarchy ({cgroup_fs}/cgroup.controllers with a '0::' line in "
+            f"{membership_file}) and no cgroup v1 cpu/cpuacct/memory controller for pid {pid} "
+            f"under {cgroup_fs}"
+        )
+    path = membership.v1_paths.get("cpu") or membership.v1_paths.get("memory") or "/"
+    return CgroupDirs(1, path, cpu, cpuacct, memory, cpuset)
+
+
+def _chain(controller: tuple[Path, Path]) -> Iterator[Path]:
+    """The cgroup dir and its ancestors up to (and including) the mount root."""
+    mount, directory = controller
+    yield directory
+    while directory != mount and mount in directory.parents:
+        directory = directory.parent
+        yield directory
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except OSError:
+        return None
+
+
+# --------------------------------------------------------------------------- readers
+
+
+@dataclass(frozen=True)
+class CgroupLimits:
+    """What a cgroup is allocated (the tightest value over its ancestors for quotas and limits).
+
+    Attributes:
+        cpu_quota_vcpus: CFS quota / period, in vCPUs, or None when unlimited.
+        cpuset_cpus: number of CPUs in the effective cpuset, or None when unknown.
+        cpu_request_vcpus: vCPUs requested (cpu.shares / cpu.weight, Kubernetes' encoding), or
+            None for the kernel default.
+        memory_limit_bytes: memory limit in bytes, or None when unlimited. Units: bytes.
+    """
+
+    cpu_quota_vcpus: float | None
+    cpuset_cpus: int | None
+    cpu_request_vcpus: float | None
+    memory_limit_bytes: int | None
+
+
+def read_limits(dirs: CgroupDirs) -> CgroupLimits:
+    """Read the CPU and memory allocation of a cgroup; unreadable files count as "no limit"."""
+    quota: float | None = None
+    request: float | None = None
+    memory: int | None = None
+    cpuset: int | None = None
+
+    if dirs.cpu is not None:
+        for directory in _chain(dirs.cpu):
+            if dirs.version == 2:
+                text = _read(directory / "cpu.max")
+                if text is None:
+                    continue
+                try:
+                    quota_us, period_us = parse_cpu_max(text)
+                except ValueError:
+                    continue
+            else:
+                quota_text = _read(directory / "cpu.cfs_quota_us")
+                period_text = _read(directory / "cpu.cfs_period_us")
+                if quota_text is None or period_text is None:
+                    continue
+                try:
+                    quota_raw, period_us = int(quota_text), int(period_text)
+                except ValueError:
+                    continue
+                quota_us = quota_raw if quota_raw > 0 else None
+                if period_us <= 0:
+                    continue
+            if quota_us is not None:
+                vcpus = quota_us / period_us
+                quota = vcpus if quota is None else min(quota, vcpus)
+        own = dirs.cpu[1]
+        weight_file = "cpu.weight" if dirs.version == 2 else "cpu.shares"
+        weight_text = _read(own / weight_file)
+        if weight_text is not None:
+            try:
+                weight = int(weight_text)
+            except ValueError:
+                pass
+            else:
+                request = weight_to_vcpus(weight) if dirs.version == 2 else shares_to_vcpus(weight)
+
+    if dirs.cpuset is not None:
+        own = dirs.cpuset[1]
+        names = (
+            ("cpuset.cpus.effective",)
+            if dirs.version == 2
+            else ("cpuset.effective_cpus", "cpuset.cpus")
+        )
+        for name in names:
+            text = _read(own / name)
+            if text is None:
+                continue
+            try:
+                cpus = parse_cpu_list(text)
+            except ValueError:
+                continue
+            if cpus:
+                cpuset = len(cpus)
+                break
+
+    if dirs.memory is not None:
+        file_name = "memory.max" if dirs.version == 2 else "memory.limit_in_bytes"
+        for directory in _chain(dirs.memory):
+            text = _read(directory / file_name)
+            if text is None:
+                continue
+            try:
+                limit = parse_memory_limit(text)
+            except ValueError:
+                continue
+            if limit is not None:
+                memory = limit if memory is None else min(memory, limit)
+
+    return CgroupLimits(
+        cpu_quota_vcpus=quota,
+        cpuset_cpus=cpuset,
+        cpu_request_vcpus=request,
+        memory_limit_bytes=memory,
+    )
+
+
+def read_cpu_usage_s(dirs: CgroupDirs) -> float:
+    """Cumulative CPU time of the cgroup (all its tasks, user + system). Units: CPU-seconds.
+
+    v2: ``cpu.stat`` ``usage_usec``; v1: ``cpuacct.usage`` (ns).
+
+    Raises:
+        OSError: the file vanished or the controller is not mounted.
+        ValueError: the file is malformed.
+    """
+    if dirs.version == 2:
+        assert dirs.cpu is not None
+        path = dirs.cpu[1] / "cpu.stat"
+        stat = parse_flat_keyed(path.read_text())
+        if "usage_usec" not in stat:
+            raise ValueError(f"{path} has no usage_usec line")
+        return stat["usage_usec"] / 1e6
+    if dirs.cpuacct is None:
+        raise FileNotFoundError("cgroup v1 cpuacct controller is not mounted")
+    return int((dirs.cpuacct[1] / "cpuacct.usage").read_text()) / 1e9
+
+
+def read_memory_working_set_bytes(dirs: CgroupDirs) -> int:
+    """Memory in use by the cgroup: usage minus inactive file cache (cAdvisor's working set).
+
+    Reclaimable page cache is left out because the kernel drops it before it would OOM-kill the
+    container; this is the figure ``kubectl top`` shows. Units: bytes.
+
+    Raises:
+        OSError: the file vanished or the controller is not mounted.
+        ValueError: the file is malformed.
+    """
+    if dirs.memory is None:
+        raise FileNotFoundError("memory controller is not mounted")
+    own = dirs.memory[1]
+    if dirs.version == 2:
+        usage = int((own / "memory.current").read_text())
+        inactive_key = "inactive_file"
+    else:
+        usage = int((own / "memory.usage_in_bytes").read_text())
+        inactive_key = "total_inactive_file"
+    stat_text = _read(own / "memory.stat")
+    inactive = parse_flat_keyed(stat_text).get(inactive_key, 0) if stat_text else 0
+    return usage - inactive if 0 <= inactive <= usage else usage
+
+
+def effective_vcpus(limits: CgroupLimits, host_cpus: int) -> tuple[float, str]:
+    """vCPUs a cgroup may use, and which setting gave the number.
+
+    Quota (capped by the cpuset and the host) first; then a cpuset narrower than the host; then
+    the CPU request; finally the host's CPU count (source ``"host"``).
+    """
+    ceiling = float(host_cpus)
+    if limits.cpuset_cpus is not None:
+        ceiling = min(ceiling, float(limits.cpuset_cpus))
+    if limits.cpu_quota_vcpus is not None:
+        return min(limits.cpu_quota_vcpus, ceiling), "cpu-quota"
+    if limits.cpuset_cpus is not None and limits.cpuset_cpus < host_cpus:
+        return ceiling, "cpuset"
+    if limits.cpu_request_vcpus is not None:
+        return min(limits.cpu_request_vcpus, ceiling), "cpu-request"
+    return ceiling, "host"
+
+
+def has_allocation(limits: CgroupLimits, host_cpus: int, host_memory_bytes: int) -> bool:
+    """True when the cgroup is narrower than the host: a CPU quota, a smaller cpuset, a CPU
+    request, or a memory limit below the host's memory."""
+    return (
+        limits.cpu_quota_vcpus is not None
+        or (limits.cpuset_cpus is not None and limits.cpuset_cpus < host_cpus)
+        or limits.cpu_request_vcpus is not None
+        or (limits.memory_limit_bytes is not None and limits.memory_limit_bytes < host_memory_bytes)
+    )

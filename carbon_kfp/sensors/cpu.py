@@ -1,0 +1,318 @@
+"""CPU energy of a scope: RAPL counters when readable, else a CPU-time power model (DESIGN §2).
+
+RAPL measures whole sockets. For a container or process scope each interval's socket energy is
+split with :func:`scope_share`: the idle part by the scope's share of the host's CPUs, the load
+part by its share of the host's busy CPU-seconds (``<proc_root>/stat``), the two parts weighted as
+the linear power model predicts for that interval. So a 2-vCPU container on an idle 64-CPU host
+pays for 2/64 of the idle power plus the load it added, never for the whole socket.
+
+Without RAPL: ``E = vcpus × min_w × wall + busy_cpu_s × (max_w − min_w)``
+(:func:`carbon_kfp.energy.linear_power_model_energy_j`) with per-vCPU watts from
+:mod:`carbon_kfp.sensors.cpuinfo`. Importing this module reads no files.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from carbon_kfp.energy import linear_power_model_energy_j
+from carbon_kfp.errors import warn_once
+from carbon_kfp.sensors.base import Method, Reading
+from carbon_kfp.sensors.cpuinfo import (
+    CpuInfo,
+    CpuPowerModel,
+    cpu_power_model,
+    normalize_provider,
+    read_cpuinfo,
+)
+from carbon_kfp.sensors.rapl import RaplError, RaplMeter, RaplUnreadable
+from carbon_kfp.sensors.scope import HostCpuTimes, Scope, read_host_cpu_times
+
+DEFAULT_UTILIZATION = 0.5
+"""Busy fraction assumed when the scope's CPU time cannot be read at all (CCF's
+``AVG_CPU_UTILIZATION_2020``, 50 %); the record carries a warning when it is used."""
+FROZEN_RAPL_CHECK_S = 2.0
+"""After this long, RAPL counters that have not moved while the scope used CPU are distrusted."""
+
+_MODEL_METHODS: dict[str, Method] = {
+    "container": "cgroup-model",
+    "process": "process-model",
+    "machine": "machine-model",
+}
+
+
+def scope_share(
+    *,
+    scope_busy_s: float,
+    host_busy_s: float,
+    wall_s: float,
+    scope_vcpus: float,
+    host_cpus: float,
+    min_w_per_vcpu: float,
+    max_w_per_vcpu: float,
+) -> float:
+    """Fraction (0-1) of one interval's host CPU energy that belongs to a scope. Pure.
+
+    The linear model splits host power into idle ``host_cpus × min_w`` and load
+    ``host_busy × (max_w − min_w)``. The idle part is charged by allocation
+    (``scope_vcpus / host_cpus``), the load part by CPU time (``scope_busy_s / host_busy_s``),
+    each ratio capped at 1. Negative or NaN inputs (counter skew) count as 0.
+
+    Args:
+        scope_busy_s: CPU time the scope used in the interval. Units: CPU-seconds.
+        host_busy_s: CPU time the whole host used in the interval. Units: CPU-seconds.
+        wall_s: interval length. Units: s.
+        scope_vcpus: vCPUs allocated to the scope.
+        host_cpus: logical CPUs of the host.
+        min_w_per_vcpu, max_w_per_vcpu: model watts per vCPU, idle and full load. Units: W.
+    """
+
+    def clean(value: float) -> float:
+        return value if value > 0 else 0.0  # also maps NaN to 0
+
+    scope_busy, host_busy, wall = clean(scope_busy_s), clean(host_busy_s), clean(wall_s)
+    vcpus, cpus = clean(scope_vcpus), clean(host_cpus)
+    low, high = clean(min_w_per_vcpu), clean(max_w_per_vcpu)
+    allocation = min(1.0, vcpus / cpus) if cpus > 0 else 1.0
+    load = min(1.0, scope_busy / host_busy) if host_busy > 0 else 0.0
+    idle_j = cpus * low * wall
+    load_j = host_busy * max(0.0, high - low)
+    if idle_j + load_j <= 0:
+        return allocation
+    idle_fraction = idle_j / (idle_j + load_j)
+    return idle_fraction * allocation + (1.0 - idle_fraction) * load
+
+
+class CpuSensor:
+    """CPU energy of a :class:`~carbon_kfp.sensors.scope.Scope` (implements ``Sensor``).
+
+    Args:
+        scope: what to charge for.
+        sysfs_root: where ``class/powercap`` is read (a host /sys mounted into a container).
+        proc_root: where ``stat`` and ``cpuinfo`` are read.
+        rapl_dram: also sum RAPL ``dram`` domains (off by default: RAM has its own sensor).
+        cloud_provider: which CCF coefficient table to use: ``gcp`` (default, also for ""),
+            ``aws`` or ``azure``.
+
+    Raises:
+        ConfigError: an unknown ``cloud_provider`` (construction only).
+        DataFileError: a packaged coefficient table is broken (construction only).
+
+    ``Reading.model`` names the CPU and the source of the figures, e.g.
+    ``"Intel(R) Xeon(R) CPU @ 2.20GHz (ccf gcp Cascade Lake 0.69-3.75 W/vCPU)"``. After
+    construction nothing raises: faults downgrade RAPL to the model, warn once, and are listed
+    by :meth:`warnings`.
+    """
+
+    name = "cpu"
+
+    def __init__(
+        self,
+        scope: Scope,
+        *,
+        sysfs_root: Path = Path("/sys"),
+        proc_root: Path = Path("/proc"),
+        rapl_dram: bool = False,
+        cloud_provider: str = "",
+    ) -> None:
+        self._provider = normalize_provider(cloud_provider)
+        self._scope = scope
+        self._proc_root = proc_root
+        self._info: CpuInfo = read_cpuinfo(proc_root)
+        self._power: CpuPowerModel = cpu_power_model(self._info, self._provider)
+        meter = RaplMeter(sysfs_root, include_dram=rapl_dram)
+        self._rapl: RaplMeter | None = meter if meter.available else None
+        self._lock = threading.Lock()
+        self._warnings: list[str] = []
+        self._use_rapl = False
+        self._started = False
+        self._closed = False
+        self._final: Reading | None = None
+        self._t0_s = self._t_last_s = 0.0
+        self._cpu0_s: float | None = None
+        self._cpu_last_s: float | None = None
+        self._host_last: HostCpuTimes | None = None
+        self._wrap_warned = False
+
+    # ----------------------------------------------------------------- Sensor protocol
+
+    def start(self) -> None:
+        """Take the baselines (CPU time, RAPL counters); a RAPL fault selects the model."""
+        with self._lock:
+            now = time.monotonic()
+            self._t0_s = self._t_last_s = now
+            self._cpu0_s = self._cpu_last_s = self._scope_cpu_s()
+            self._use_rapl = False
+            if self._rapl is not None:
+                try:
+                    if self._scope.kind != "machine":
+                        self._host_last = read_host_cpu_times(self._proc_root)
+                        if self._cpu0_s is None:
+                            raise RaplError("the scope's CPU time is unreadable")
+                    self._rapl.start(now)
+                    self._use_rapl = True
+                except RaplUnreadable as exc:
+                    self._warn(str(exc))
+                except (RaplError, OSError) as exc:
+                    self._warn(f"RAPL unusable ({exc}); CPU energy uses the CPU-time model")
+            self._started = True
+            self._closed = False
+            self._final = None
+
+    def sample(self) -> None:
+        """Read the counters (catches RAPL wrap-around and applies each interval's share)."""
+        with self._lock:
+            if self._started and not self._closed:
+                self._advance(time.monotonic())
+
+    def read(self) -> Reading:
+        """Cumulative CPU energy since ``start()`` (0 J before it). Units: J."""
+        with self._lock:
+            if self._final is not None:
+                return self._final
+            if not self._started:
+                return Reading(0.0, self._model_method(), self._scope.vcpus, self._model_label())
+            self._advance(time.monotonic())
+            return self._reading()
+
+    def close(self) -> None:
+        """Freeze the reading (later ``read()`` calls return it). Idempotent."""
+        with self._lock:
+            if self._started and self._final is None:
+                self._advance(time.monotonic())
+                self._final = self._reading()
+            self._closed = True
+
+    def warnings(self) -> tuple[str, ...]:
+        """What went wrong so far (one line each), for the record."""
+        with self._lock:
+            return tuple(self._warnings)
+
+    @property
+    def power_model(self) -> CpuPowerModel:
+        """The per-vCPU figures of the model path (also used to split RAPL energy)."""
+        return self._power
+
+    # ----------------------------------------------------------------- internals
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warnings:
+            self._warnings.append(message)
+        warn_once(message)
+
+    def _scope_cpu_s(self) -> float | None:
+        try:
+            return self._scope.cpu_time_s()
+        except Exception as exc:  # a scope source may fail in many ways; never raise here
+            self._warn(f"cannot read the {self._scope.kind} scope's CPU time ({exc})")
+            return None
+
+    def _advance(self, now: float) -> None:
+        cpu = self._scope_cpu_s()
+        if self._use_rapl and self._rapl is not None:
+            try:
+                share = 1.0
+                if self._scope.kind != "machine":
+                    host = read_host_cpu_times(self._proc_root)
+                    if cpu is None or self._cpu_last_s is None or self._host_last is None:
+                        raise RaplError("the scope's CPU time is unreadable")
+                    share = scope_share(
+                        scope_busy_s=cpu - self._cpu_last_s,
+                        host_busy_s=host.busy_s - self._host_last.busy_s,
+                        wall_s=now - self._t_last_s,
+                        scope_vcpus=self._scope.vcpus,
+                        host_cpus=host.cpus or self._scope.host_cpus,
+                        min_w_per_vcpu=self._power.min_w_per_vcpu,
+                        max_w_per_vcpu=self._power.max_w_per_vcpu,
+                    )
+                    self._host_last = host
+                self._rapl.sample(now, share)
+            except (RaplError, OSError, ValueError) as exc:
+                self._use_rapl = False
+                self._warn(
+                    f"RAPL reading failed during the run ({exc.__cause__ or exc}); the run's CPU "
+                    "energy uses the "
+                    "CPU-time model instead"
+                )
+            else:
+                if not self._wrap_warned and self._rapl.longest_interval_s > (
+                    self._rapl.safe_interval_s
+                ):
+                    self._wrap_warned = True
+                    self._warn(
+                        f"RAPL sampled after {self._rapl.longest_interval_s:.3g} s, longer than "
+                        f"the {self._rapl.safe_interval_s:.3g} s in which a counter can wrap "
+                        "twice; CPU energy may be undercounted (lower measure_interval_s)"
+                    )
+        if cpu is not None:
+            if self._cpu0_s is None:
+                self._cpu0_s = cpu  # first readable value becomes the baseline
+            self._cpu_last_s = cpu
+        self._t_last_s = now
+
+    def _model_method(self) -> Method:
+        return "tdp-model" if self._power.kind == "tdp" else _MODEL_METHODS[self._scope.kind]
+
+    def _cpu_name(self) -> str:
+        return self._info.model_name or "unknown CPU"
+
+    def _model_label(self) -> str:
+        return f"{self._cpu_name()} ({self._power.source})"
+
+    def _reading(self) -> Reading:
+        wall = max(0.0, self._t_last_s - self._t0_s)
+        vcpus = self._scope.vcpus
+        capacity_s = vcpus * wall
+        if self._cpu0_s is None or self._cpu_last_s is None:
+            busy = DEFAULT_UTILIZATION * capacity_s
+            self._warn(
+                f"the {self._scope.kind} scope's CPU time was never readable; assuming "
+                f"{DEFAULT_UTILIZATION:.0%} utilisation"
+            )
+        else:
+            busy = min(max(0.0, self._cpu_last_s - self._cpu0_s), capacity_s)
+        utilization = 100.0 * busy / capacity_s if capacity_s > 0 else None
+
+        if (
+            self._use_rapl
+            and self._rapl is not None
+            and wall >= FROZEN_RAPL_CHECK_S
+            and busy > 0
+            and self._rapl.raw_energy_j() == 0.0
+        ):
+            self._use_rapl = False
+            self._warn(
+                f"RAPL counters did not move in {wall:.3g} s while the scope used {busy:.1f} "
+                "CPU-s; the run's CPU energy uses the CPU-time model instead"
+            )
+        if self._use_rapl and self._rapl is not None:
+            if self._scope.kind == "machine":
+                how = ""
+            else:
+                how = (
+                    f"; {self._scope.kind} share of host energy: idle by {vcpus:g} of the "
+                    "host's vCPUs, load by CPU time"
+                )
+            return Reading(
+                energy_j=self._rapl.energy_j(),
+                method="rapl",
+                capacity=vcpus,
+                model=f"{self._cpu_name()} (rapl {self._rapl.label()}{how})",
+                utilization_percent=utilization,
+            )
+        energy = linear_power_model_energy_j(
+            allocated_vcpus=vcpus,
+            busy_cpu_s=busy,
+            wall_s=wall,
+            min_w_per_vcpu=self._power.min_w_per_vcpu,
+            max_w_per_vcpu=self._power.max_w_per_vcpu,
+        )
+        return Reading(
+            energy_j=energy,
+            method=self._model_method(),
+            capacity=vcpus,
+            model=self._model_label(),
+            utilization_percent=utilization,
+        )

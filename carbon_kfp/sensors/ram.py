@@ -1,0 +1,143 @@
+"""RAM energy of a scope: memory allocated × a documented W/GB constant, integrated over time.
+
+Coefficient: 0.3725 W per GB, Green Algorithms' ``memoryPower`` (``green-algorithms/
+referenceValues.csv``, CC BY 4.0), read from the packaged table. Cloud Carbon Footprint uses
+0.392 W/GB (0.000392 kWh per GB-hour, the mean of Crucial ~0.375 and Micron ~0.4083 W/GB); the two
+differ by 5 %. Both are per GB of installed DRAM, i.e. per GiB, the unit ``Scope.memory_gb`` uses.
+
+What is charged is the scope's allocation (DESIGN §2): the cgroup memory limit in a container,
+the process tree's RSS for a process (averaged over time by the trapezoid rule over samples), the
+host total only for the machine scope. There is no floor: 100 MB draws 0.037 W, not CodeCarbon's
+minimum of two 5 W DIMMs.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+
+from carbon_kfp import tables
+from carbon_kfp.energy import trapezoid_energy_j
+from carbon_kfp.errors import warn_once
+from carbon_kfp.sensors.base import Reading
+from carbon_kfp.sensors.scope import Scope
+
+REFERENCE_VALUES = "green-algorithms/referenceValues.csv"
+
+
+@functools.lru_cache(maxsize=1)
+def memory_w_per_gb() -> float:
+    """Green Algorithms' memory power coefficient. Units: W per GB (of DRAM, i.e. GiB).
+
+    Raises:
+        DataFileError: the packaged table is missing, malformed, or has no ``memoryPower`` row.
+    """
+    # The file has a units line before the header (PROVENANCE §4).
+    for number, row in enumerate(tables.read_rows(REFERENCE_VALUES, skip_lines=1), start=3):
+        if row.get("variable") == "memoryPower":
+            where = f"carbon_kfp/data/{REFERENCE_VALUES} line {number}"
+            value = tables.parse_float(row.get("value", ""), where=where)
+            if value <= 0:
+                raise tables.DataFileError(f"{where}: memoryPower {value} must be > 0")
+            return value
+    raise tables.DataFileError(f"carbon_kfp/data/{REFERENCE_VALUES} has no memoryPower row")
+
+
+class RamSensor:
+    """RAM energy of a :class:`~carbon_kfp.sensors.scope.Scope` (implements ``Sensor``).
+
+    ``Reading``: ``energy_j`` in J; ``method`` ``"constant"``; ``capacity`` the time-averaged
+    ``scope.memory_gb`` (GiB; constant for a limit or host total); ``used`` the memory in use at
+    the last sample (GiB), when readable.
+
+    Raises:
+        DataFileError: the packaged coefficient table is broken (construction only).
+    """
+
+    name = "ram"
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+        self._w_per_gb = memory_w_per_gb()
+        self._lock = threading.Lock()
+        self._warnings: list[str] = []
+        self._started = False
+        self._final: Reading | None = None
+        self._t0_s = self._t_last_s = 0.0
+        self._gb_last = 0.0
+        self._energy_j = 0.0
+        self._gb_s = 0.0
+        self._used_gb: float | None = None
+
+    def start(self) -> None:
+        """Take the first memory sample."""
+        with self._lock:
+            self._used_gb = self._read_used()
+            self._t0_s = self._t_last_s = time.monotonic()
+            self._gb_last = self._scope.memory_gb
+            self._energy_j = self._gb_s = 0.0
+            self._started = True
+            self._final = None
+
+    def sample(self) -> None:
+        """Integrate memory power up to now (updates RSS / working set where that is the size)."""
+        with self._lock:
+            if self._started and self._final is None:
+                self._advance()
+
+    def read(self) -> Reading:
+        """Cumulative RAM energy since ``start()`` (0 J before it). Units: J."""
+        with self._lock:
+            if self._final is not None:
+                return self._final
+            if self._started:
+                self._advance()
+            return self._reading()
+
+    def close(self) -> None:
+        """Freeze the reading (later ``read()`` calls return it). Idempotent."""
+        with self._lock:
+            if self._started and self._final is None:
+                self._advance()
+                self._final = self._reading()
+
+    def warnings(self) -> tuple[str, ...]:
+        """What went wrong so far (one line each), for the record."""
+        with self._lock:
+            return tuple(self._warnings)
+
+    def _read_used(self) -> float | None:
+        try:
+            return self._scope.memory_used_gb()
+        except Exception as exc:  # never raise to the tracker; keep the last size
+            message = f"cannot read the {self._scope.kind} scope's memory use ({exc})"
+            if message not in self._warnings:
+                self._warnings.append(message)
+            warn_once(message)
+            return None
+
+    def _advance(self) -> None:
+        used = self._read_used()
+        if used is not None:
+            self._used_gb = used
+        now = time.monotonic()
+        gb = self._scope.memory_gb
+        times, sizes = [self._t_last_s, now], [self._gb_last, gb]
+        self._gb_s += trapezoid_energy_j(times, sizes)  # GiB·s: the same integral, unit-free
+        self._energy_j += trapezoid_energy_j(times, [s * self._w_per_gb for s in sizes])
+        self._t_last_s, self._gb_last = now, gb
+
+    def _reading(self) -> Reading:
+        wall = self._t_last_s - self._t0_s
+        capacity = self._gb_s / wall if wall > 0 else self._scope.memory_gb
+        return Reading(
+            energy_j=self._energy_j,
+            method="constant",
+            capacity=capacity,
+            model=(
+                f"{self._w_per_gb:g} W/GB (green-algorithms) × {self._scope.memory_source} "
+                f"{capacity:.3f} GiB"
+            ),
+            used=self._used_gb,
+        )

@@ -1,0 +1,403 @@
+"""What we charge for: the step's container (cgroup), a process tree, or the whole machine.
+
+Memory unit: ``memory_gb`` and ``memory_used_gb()`` are in **GiB (2**30 bytes)**, the unit DRAM
+is sized and sold in (a "16 GB" DIMM holds 16 GiB), the unit Kubernetes limits are usually written
+in (``4Gi``), and the unit CodeCarbon's ``ram_total_size`` uses (``bytes / 1024**3``). So a 4 GiB
+limit reads 4.0, and the W/GB coefficients (measured per marketed DIMM GB) apply per GiB. See
+:data:`BYTES_PER_GB`.
+
+CPU unit: ``vcpus`` counts logical CPUs (hardware threads); ``cpu_time_s()`` is CPU-seconds.
+
+Host-wide figures come from ``<proc_root>/stat`` and ``<proc_root>/meminfo`` (falling back to
+psutil when those are missing), so a test can point every reader at a fake tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import psutil
+
+from carbon_kfp.errors import ConfigError, close_matches, warn_once
+from carbon_kfp.sensors import cgroup
+
+ScopeKind = Literal["container", "process", "machine"]
+SCOPE_CHOICES: tuple[str, ...] = ("auto", "container", "process", "machine")
+MemorySource = Literal["cgroup-limit", "cgroup-usage", "process-rss", "host-total"]
+
+BYTES_PER_GB = 2**30
+"""Bytes in the "GB" of ``memory_gb``: a GiB (see the module docstring for why)."""
+
+
+# --------------------------------------------------------------------------- host figures
+
+
+@dataclass(frozen=True)
+class HostCpuTimes:
+    """Cumulative CPU time of the whole host since boot, from ``/proc/stat``.
+
+    Attributes:
+        busy_s: user + nice + system + irq + softirq (guest time is already inside user/nice).
+            Units: CPU-seconds.
+        total_s: ``busy_s`` + idle + iowait + steal. Units: CPU-seconds.
+        cpus: number of ``cpuN`` lines (online logical CPUs).
+    """
+
+    busy_s: float
+    total_s: float
+    cpus: int
+
+
+def parse_proc_stat(text: str, ticks_per_s: float) -> HostCpuTimes:
+    """Parse ``/proc/stat``; ``ticks_per_s`` is ``USER_HZ`` (``os.sysconf("SC_CLK_TCK")``).
+
+    Raises:
+        ValueError: no aggregate ``cpu`` line, or a non-numeric field in it.
+    """
+    aggregate: list[float] | None = None
+    cpus = 0
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            aggregate = [float(v) for v in line.split()[1:]]
+        elif line.startswith("cpu") and line[3:4].isdigit():
+            cpus += 1
+    if aggregate is None or len(aggregate) < 4:
+        raise ValueError("no 'cpu' line with at least 4 fields")
+    fields = aggregate + [0.0] * (8 - len(aggregate))
+    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+    busy = user + nice + system + irq + softirq
+    total = busy + idle + iowait + steal
+    return HostCpuTimes(busy_s=busy / ticks_per_s, total_s=total / ticks_per_s, cpus=cpus)
+
+
+def _ticks_per_s() -> float:
+    try:
+        return float(os.sysconf("SC_CLK_TCK"))
+    except (AttributeError, ValueError, OSError):
+        return 100.0
+
+
+def read_host_cpu_times(proc_root: Path = Path("/proc")) -> HostCpuTimes:
+    """Host CPU times from ``<proc_root>/stat``, else psutil (non-Linux).
+
+    Raises:
+        OSError: neither source is available.
+    """
+    try:
+        return parse_proc_stat((proc_root / "stat").read_text(), _ticks_per_s())
+    except (OSError, ValueError):
+        if proc_root != Path("/proc"):
+            raise OSError(f"cannot read host CPU times from {proc_root / 'stat'}") from None
+    times = psutil.cpu_times()
+    idle = times.idle + getattr(times, "iowait", 0.0) + getattr(times, "steal", 0.0)
+    total = sum(times)
+    # guest / guest_nice are already counted in user / nice on Linux.
+    total -= getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    return HostCpuTimes(busy_s=total - idle, total_s=total, cpus=psutil.cpu_count() or 1)
+
+
+def host_cpu_count(proc_root: Path = Path("/proc")) -> int:
+    """Logical CPUs of the host (``cpuN`` lines of ``<proc_root>/stat``, else ``os.cpu_count``)."""
+    try:
+        cpus = read_host_cpu_times(proc_root).cpus
+    except OSError:
+        cpus = 0
+    return cpus if cpus > 0 else (os.cpu_count() or 1)
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """``/proc/meminfo`` as bytes per key (``MemTotal: 16 kB`` -> ``{"MemTotal": 16384}``)."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        parts = rest.split()
+        if not parts:
+            continue
+        try:
+            number = int(parts[0])
+        except ValueError:
+            continue
+        values[key.strip()] = number * 1024 if parts[1:2] == ["kB"] else number
+    return values
+
+
+def read_meminfo(proc_root: Path = Path("/proc")) -> dict[str, int]:
+    """Host memory figures in bytes (``MemTotal``, ``MemAvailable``), else psutil's."""
+    try:
+        values = parse_meminfo((proc_root / "meminfo").read_text())
+        if "MemTotal" in values:
+            return values
+    except OSError:
+        pass
+    vm = psutil.virtual_memory()
+    return {"MemTotal": vm.total, "MemAvailable": vm.available}
+
+
+# --------------------------------------------------------------------------- scopes
+
+
+class Scope:
+    """What a measurement is charged to. Subclasses answer for a cgroup, a process tree, a host.
+
+    Attributes:
+        kind: ``"container"``, ``"process"`` or ``"machine"``.
+        vcpus: logical CPUs allocated to the scope (see :func:`resolve_scope`). Units: vCPUs.
+        memory_source: where ``memory_gb`` comes from: ``"cgroup-limit"``, ``"cgroup-usage"``
+            (a container without a memory limit: its working set), ``"process-rss"`` or
+            ``"host-total"``.
+        host_cpus: logical CPUs of the host, for apportioning host-wide counters.
+        detail: one line saying how the allocation was found, for the record.
+    """
+
+    kind: ScopeKind
+    vcpus: float
+    memory_source: MemorySource
+    host_cpus: int
+    detail: str
+
+    def __init__(self) -> None:
+        self._memory_gb = 0.0
+
+    @property
+    def memory_gb(self) -> float:
+        """Memory allocated to the scope. Units: GiB (see module docstring).
+
+        Fixed for a cgroup limit or the host total; for ``process-rss`` / ``cgroup-usage`` it is
+        the value at the last :meth:`memory_used_gb` call (the RAM sensor averages it over time).
+        """
+        return self._memory_gb
+
+    def cpu_time_s(self) -> float:
+        """Cumulative CPU time of the scope. Units: CPU-seconds. Only differences are meaningful.
+
+        Raises:
+            OSError: the source vanished (cgroup removed, process gone); sensors catch this.
+        """
+        raise NotImplementedError
+
+    def memory_used_gb(self) -> float:
+        """Memory in use by the scope now. Units: GiB.
+
+        Raises:
+            OSError: the source vanished; sensors catch this.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(kind={self.kind!r}, vcpus={self.vcpus:g}, "
+            f"memory_gb={self.memory_gb:.3f}, memory_source={self.memory_source!r})"
+        )
+
+
+class ContainerScope(Scope):
+    """The cgroup of the step's container (v1 or v2).
+
+    ``vcpus``: the CPU quota (``cpu.max`` / ``cfs_quota_us ÷ cfs_period_us``, tightest over the
+    ancestors), capped by the effective cpuset; without a quota, a cpuset narrower than the host,
+    else the Kubernetes CPU request (``cpu.weight`` / ``cpu.shares``), else the host's CPUs
+    (warned). ``memory_gb``: the memory limit (``memory.max`` / ``memory.limit_in_bytes``,
+    tightest over the ancestors) when below the host's memory, else the cgroup's working set.
+    ``cpu_time_s``: ``cpu.stat usage_usec`` (v2) or ``cpuacct.usage`` (v1).
+    """
+
+    kind: ScopeKind = "container"
+
+    def __init__(
+        self,
+        dirs: cgroup.CgroupDirs,
+        limits: cgroup.CgroupLimits,
+        *,
+        host_cpus: int,
+        host_memory_bytes: int,
+    ) -> None:
+        super().__init__()
+        self.dirs = dirs
+        self.limits = limits
+        self.host_cpus = host_cpus
+        self.vcpus, cpu_source = cgroup.effective_vcpus(limits, host_cpus)
+        limit = limits.memory_limit_bytes
+        if limit is not None and limit < host_memory_bytes:
+            self.memory_source = "cgroup-limit"
+            self._memory_gb = limit / BYTES_PER_GB
+        else:
+            self.memory_source = "cgroup-usage"
+            try:
+                self._memory_gb = cgroup.read_memory_working_set_bytes(dirs) / BYTES_PER_GB
+            except (OSError, ValueError):
+                self._memory_gb = 0.0
+        self.detail = (
+            f"cgroup v{dirs.version} {dirs.path}: {self.vcpus:g} vCPUs ({cpu_source}), "
+            f"{self._memory_gb:.3f} GiB ({self.memory_source})"
+        )
+        if cpu_source == "host":
+            warn_once(
+                f"container cgroup {dirs.path} has no CPU quota, cpuset or request: charging the "
+                f"idle power of all {host_cpus} host CPUs; set a CPU limit or request on the step"
+            )
+
+    def cpu_time_s(self) -> float:
+        try:
+            return cgroup.read_cpu_usage_s(self.dirs)
+        except ValueError as exc:
+            raise OSError(str(exc)) from exc
+
+    def memory_used_gb(self) -> float:
+        try:
+            used = cgroup.read_memory_working_set_bytes(self.dirs) / BYTES_PER_GB
+        except ValueError as exc:
+            raise OSError(str(exc)) from exc
+        if self.memory_source == "cgroup-usage":
+            self._memory_gb = used
+        return used
+
+
+class ProcessScope(Scope):
+    """A process and its descendants (psutil).
+
+    ``vcpus``: the host's logical CPUs (narrowed to the process's CPU affinity when set).
+    ``memory_gb``: resident set size of the tree at the last :meth:`memory_used_gb` call (RSS
+    counts shared pages once per process, so it can overstate a forked tree slightly).
+    ``cpu_time_s``: user + system of the process and its live descendants, plus the times of
+    children they have already reaped (``children_user`` / ``children_system``). Descendants that
+    exit unreaped (re-parented to init) lose their last interval; the total never decreases.
+    """
+
+    kind: ScopeKind = "process"
+    memory_source: MemorySource = "process-rss"
+
+    def __init__(self, pid: int, *, host_cpus: int) -> None:
+        super().__init__()
+        self.pid = pid
+        self.host_cpus = host_cpus
+        try:
+            self._process = psutil.Process(pid)
+        except psutil.Error as exc:
+            raise ConfigError(f"scope='process': no process with pid {pid} ({exc})") from None
+        try:
+            affinity = len(self._process.cpu_affinity() or [])
+        except (AttributeError, psutil.Error, OSError):
+            affinity = 0
+        self.vcpus = float(min(host_cpus, affinity) if affinity > 0 else host_cpus)
+        self._lock = threading.Lock()
+        self._last_tree_s: float | None = None
+        self._accumulated_s = 0.0
+        with contextlib.suppress(OSError):
+            self.memory_used_gb()
+        self.detail = f"process tree of pid {pid}: {self.vcpus:g} vCPUs (host), RSS"
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            return [self._process, *self._process.children(recursive=True)]
+        except psutil.NoSuchProcess as exc:
+            raise ProcessLookupError(f"process {self.pid} is gone") from exc
+        except psutil.Error:
+            return [self._process]
+
+    def cpu_time_s(self) -> float:
+        with self._lock:
+            total = 0.0
+            for process in self._tree():
+                try:
+                    times = process.cpu_times()
+                except psutil.NoSuchProcess:
+                    if process is self._process:
+                        raise ProcessLookupError(f"process {self.pid} is gone") from None
+                    continue
+                except psutil.Error:
+                    continue
+                total += (
+                    times.user
+                    + times.system
+                    + getattr(times, "children_user", 0.0)
+                    + getattr(times, "children_system", 0.0)
+                )
+            if self._last_tree_s is None:
+                self._accumulated_s = total
+            else:
+                # A descendant leaving the tree unreaped makes the sum drop; count increases only.
+                self._accumulated_s += max(0.0, total - self._last_tree_s)
+            self._last_tree_s = total
+            return self._accumulated_s
+
+    def memory_used_gb(self) -> float:
+        rss = 0
+        for process in self._tree():
+            try:
+                rss += process.memory_info().rss
+            except psutil.Error:
+                continue
+        self._memory_gb = rss / BYTES_PER_GB
+        return self._memory_gb
+
+
+class MachineScope(Scope):
+    """The whole host: all logical CPUs, all memory, host-wide busy CPU time (labelled)."""
+
+    kind: ScopeKind = "machine"
+    memory_source: MemorySource = "host-total"
+
+    def __init__(self, proc_root: Path = Path("/proc")) -> None:
+        super().__init__()
+        self.proc_root = proc_root
+        self.host_cpus = host_cpu_count(proc_root)
+        self.vcpus = float(self.host_cpus)
+        self._memory_gb = read_meminfo(proc_root)["MemTotal"] / BYTES_PER_GB
+        self.detail = f"whole machine: {self.host_cpus} vCPUs, {self._memory_gb:.3f} GiB"
+
+    def cpu_time_s(self) -> float:
+        return read_host_cpu_times(self.proc_root).busy_s
+
+    def memory_used_gb(self) -> float:
+        info = read_meminfo(self.proc_root)
+        available = info.get("MemAvailable", info.get("MemFree", 0))
+        return max(0, info["MemTotal"] - available) / BYTES_PER_GB
+
+
+def resolve_scope(
+    requested: str = "auto",
+    *,
+    sysfs_root: Path = Path("/sys"),
+    proc_root: Path = Path("/proc"),
+    pid: int | None = None,
+) -> Scope:
+    """Decide what to charge for.
+
+    ``"auto"``: the container when the process's own cgroup (from ``<proc_root>/<pid>/cgroup``,
+    cgroup fs at ``<sysfs_root>/fs/cgroup``) is narrower than the host (a CPU quota, a smaller
+    cpuset, a Kubernetes CPU request, or a memory limit below host memory), else the process
+    tree of ``pid`` (default: this process). ``"container"``, ``"process"``, ``"machine"``: that
+    scope.
+
+    Raises:
+        ConfigError: an unknown ``requested``, ``"container"`` without a readable cgroup (the
+            message names what was looked for), or ``"process"`` with a missing pid.
+    """
+    if requested not in SCOPE_CHOICES:
+        raise ConfigError(
+            f"unknown scope {requested!r}; valid: {', '.join(SCOPE_CHOICES)}"
+            f"{close_matches(requested, SCOPE_CHOICES)}"
+        )
+    pid = os.getpid() if pid is None else pid
+    if requested == "machine":
+        return MachineScope(proc_root)
+    host_cpus = host_cpu_count(proc_root)
+    if requested == "process":
+        return ProcessScope(pid, host_cpus=host_cpus)
+
+    host_memory = read_meminfo(proc_root)["MemTotal"]
+    try:
+        dirs = cgroup.locate_cgroup(sysfs_root, proc_root, pid)
+    except LookupError as exc:
+        if requested == "container":
+            raise ConfigError(f"scope='container' but no cgroup was found: {exc}") from None
+        return ProcessScope(pid, host_cpus=host_cpus)
+    limits = cgroup.read_limits(dirs)
+    if requested == "container" or cgroup.has_allocation(limits, host_cpus, host_memory):
+        return ContainerScope(dirs, limits, host_cpus=host_cpus, host_memory_bytes=host_memory)
+    return ProcessScope(pid, host_cpus=host_cpus)

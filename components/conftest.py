@@ -1,0 +1,109 @@
+"""Shared fixtures for component tests (also imported by ``pipelines/conftest.py``).
+
+``kfp_local`` initialises ``kfp.local`` once per session with ``SubprocessRunner(use_venv=False)``:
+components run in subprocesses of this interpreter and install nothing (DESIGN §4).
+``wine_csv`` writes small, generated wine-quality files; tests never download data.
+"""
+
+import os
+import random
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+WINE_COLUMNS = (
+    "fixed acidity",
+    "volatile acidity",
+    "citric acid",
+    "residual sugar",
+    "chlorides",
+    "free sulfur dioxide",
+    "total sulfur dioxide",
+    "density",
+    "pH",
+    "sulphates",
+    "alcohol",
+    "quality",
+)
+
+WineCsv = Callable[..., Path]
+
+
+def write_wine_csv(
+    path: Path,
+    rows: int = 120,
+    *,
+    seed: int = 0,
+    duplicates: int = 0,
+    sep: str = ";",
+    columns: Sequence[str] = WINE_COLUMNS,
+    quality: Callable[[float], int] | None = None,
+) -> Path:
+    """Writes a synthetic wine-quality CSV whose quality follows alcohol (so it is learnable).
+
+    Args:
+        path: File to write.
+        rows: Distinct data rows.
+        seed: Random seed of the values.
+        duplicates: Extra rows that repeat the first rows exactly.
+        sep: Field separator (the real format uses ``;``).
+        columns: Header names (drop one to make a "missing column" file).
+        quality: Maps alcohol (8..14) to quality; default 4..8 rising with alcohol.
+
+    Returns:
+        ``path``.
+    """
+    rng = random.Random(seed)
+    to_quality = quality or (lambda alcohol: min(8, max(4, round(alcohol - 4 + rng.gauss(0, 0.5)))))
+    lines = [sep.join(f'"{name}"' for name in columns)]
+    data = []
+    for _ in range(rows):
+        alcohol = rng.uniform(8.0, 14.0)
+        values = {
+            "fixed acidity": rng.uniform(4, 10),
+            "volatile acidity": rng.uniform(0.1, 0.9),
+            "citric acid": rng.uniform(0, 1),
+            "residual sugar": rng.uniform(0.5, 20),
+            "chlorides": rng.uniform(0.01, 0.2),
+            "free sulfur dioxide": rng.uniform(2, 80),
+            "total sulfur dioxide": rng.uniform(10, 250),
+            "density": rng.uniform(0.987, 1.003),
+            "pH": rng.uniform(2.8, 3.8),
+            "sulphates": rng.uniform(0.2, 1.0),
+            "alcohol": alcohol,
+            "quality": to_quality(alcohol),
+        }
+        data.append(sep.join(f"{values[name]:.6g}" if name in values else "1" for name in columns))
+    lines += data + data[:duplicates]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def wine_csv(tmp_path: Path) -> WineCsv:
+    """``wine_csv(name="wine.csv", **write_wine_csv_options) -> Path`` inside ``tmp_path``."""
+
+    def make(name: str = "wine.csv", **options: object) -> Path:
+        return write_wine_csv(tmp_path / name, **options)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def kfp_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``kfp.local`` on ``SubprocessRunner(use_venv=False)``, set up once; yields the root."""
+    import kfp.local
+
+    root = tmp_path_factory.mktemp("kfp-local")
+    old = os.environ.get("PYTHONPATH")
+    # Step subprocesses import carbon_kfp from this checkout even when it is not pip-installed.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), old]))
+    kfp.local.init(runner=kfp.local.SubprocessRunner(use_venv=False), pipeline_root=str(root))
+    yield root
+    if old is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = old

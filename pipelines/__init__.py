@@ -1,0 +1,57 @@
+"""Example pipelines and the registry the ``carbon-kfp`` CLI resolves pipeline names with.
+
+Importing this package is cheap; a pipeline module (and kfp) is imported only when asked for.
+"""
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from carbon_kfp.errors import ConfigError, close_matches
+
+#: CLI name -> ``module:attribute`` of the ``@dsl.pipeline`` function.
+PIPELINES: dict[str, str] = {
+    "wine": "pipelines.wine:wine_pipeline",
+}
+
+
+def load_pipeline(name: str) -> tuple[Any, Any]:
+    """Imports a registered pipeline.
+
+    Args:
+        name: A key of :data:`PIPELINES`, e.g. ``"wine"``.
+
+    Returns:
+        ``(pipeline, module)``: the ``@dsl.pipeline`` object and the module defining it (which may
+        declare ``PARAMETER_CHOICES``).
+
+    Raises:
+        ConfigError: ``name`` is not registered (the message lists the registered names).
+    """
+    if name not in PIPELINES:
+        raise ConfigError(
+            f"unknown pipeline {name!r}; available: {', '.join(sorted(PIPELINES))}"
+            + close_matches(name, PIPELINES)
+        )
+    module_name, _, attribute = PIPELINES[name].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute), module
+
+
+def compile_pipeline(name: str, package_path: str | Path) -> Path:
+    """Compiles a registered pipeline to YAML (images from :mod:`pipelines.config`).
+
+    Args:
+        name: A key of :data:`PIPELINES`.
+        package_path: Destination ``.yaml`` file; parent directories are created.
+
+    Returns:
+        The path written.
+    """
+    from kfp import compiler
+
+    pipeline, _ = load_pipeline(name)
+    path = Path(package_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(pipeline_func=pipeline, package_path=str(path))
+    return path

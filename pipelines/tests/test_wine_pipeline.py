@@ -1,0 +1,146 @@
+"""The compiled wine pipeline: golden YAML, determinism, images, conditions, caching."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipelines import compile_pipeline, load_pipeline
+from pipelines.config import CPU_IMAGE
+
+GOLDEN = Path(__file__).resolve().parent.parent / "compiled" / "wine.yaml"
+REPO_ROOT = GOLDEN.parent.parent.parent
+
+
+def normalise(document: Any) -> Any:
+    """Drops what may differ between machines and kfp patch releases: ``sdkVersion``, the kfp
+    pin in ``command`` and image names."""
+    if isinstance(document, dict):
+        out = {}
+        for key, value in document.items():
+            if key == "sdkVersion":
+                continue
+            if key == "image":
+                out[key] = "<image>"
+            elif key == "command" and isinstance(value, list):
+                out[key] = [re.sub(r"kfp==[\w.+-]+", "kfp==<pin>", str(part)) for part in value]
+            else:
+                out[key] = normalise(value)
+        return out
+    if isinstance(document, list):
+        return [normalise(item) for item in document]
+    return document
+
+
+def load_yaml(path: Path) -> list[Any]:
+    return list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compile_pipeline("wine", tmp_path_factory.mktemp("compiled") / "wine.yaml")
+
+
+@pytest.fixture(scope="module")
+def spec(compiled: Path) -> dict[str, Any]:
+    return load_yaml(compiled)[0]
+
+
+def test_matches_golden_yaml(compiled: Path) -> None:
+    """Regenerate with ``UPDATE_GOLDEN=1 pytest pipelines/tests/test_wine_pipeline.py``."""
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.write_bytes(compiled.read_bytes())
+    assert normalise(load_yaml(compiled)) == normalise(load_yaml(GOLDEN)), (
+        "pipelines/compiled/wine.yaml is stale: rerun with UPDATE_GOLDEN=1 and review the diff"
+    )
+
+
+def test_compiling_twice_gives_identical_bytes(compiled: Path, tmp_path: Path) -> None:
+    again = compile_pipeline("wine", tmp_path / "again.yaml")
+    assert again.read_bytes() == compiled.read_bytes()
+
+
+def test_components_install_nothing_and_use_the_configured_image(spec: dict[str, Any]) -> None:
+    executors = spec["deploymentSpec"]["executors"]
+    assert len(executors) == 5
+    for name, executor in executors.items():
+        container = executor["container"]
+        command = " ".join(container["command"])
+        assert "pip install" not in command, name
+        assert container["image"] == CPU_IMAGE, name
+
+
+def test_images_are_set_from_the_environment(tmp_path: Path) -> None:
+    image = "europe-west4-docker.pkg.dev/some-project/ml/carbon-kfp-cpu:9.9.9"
+    out = tmp_path / "wine.yaml"
+    code = f"from pipelines import compile_pipeline; compile_pipeline('wine', {str(out)!r})"
+    env = {**os.environ, "CARBON_KFP_CPU_IMAGE": image, "PYTHONPATH": str(REPO_ROOT)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO_ROOT)
+    images = {e["container"]["image"] for e in load_yaml(out)[0]["deploymentSpec"]["executors"].values()}
+    assert images == {image}
+
+
+def _tasks(spec: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """Every executor task -> (task spec, the trigger conditions of the DAGs around it)."""
+    found: dict[str, tuple[dict[str, Any], list[str]]] = {}
+
+    def walk(dag: dict[str, Any], conditions: list[str]) -> None:
+        for name, task in dag["tasks"].items():
+            condition = task.get("triggerPolicy", {}).get("condition")
+            inner = [*conditions, condition] if condition else conditions
+            component = spec["components"][task["componentRef"]["name"]]
+            if "dag" in component:
+                walk(component["dag"], inner)
+            else:
+                found[name] = (task, inner)
+
+    walk(spec["root"]["dag"], [])
+    return found
+
+
+def test_deploy_runs_only_for_vertex_and_a_passing_model(spec: dict[str, Any]) -> None:
+    tasks = _tasks(spec)
+    _, conditions = tasks["deploy-wine-model"]
+    assert conditions == [
+        "inputs.parameter_values['pipelinechannel--deploy_target'] == 'vertex'",
+        "inputs.parameter_values['pipelinechannel--evaluate-wine-model-deploy'] == 'true'",
+    ]
+    assert all(not conds for name, (_, conds) in tasks.items() if name != "deploy-wine-model")
+
+
+def test_display_names_and_caching(spec: dict[str, Any]) -> None:
+    tasks = {name: task for name, (task, _) in _tasks(spec).items()}
+    expected = {
+        "load-wine-data": ("Load wine data", True),
+        "train-wine-model": ("Train random forest", True),
+        "evaluate-wine-model": ("Evaluate on test set", True),
+        "carbon-report": ("Carbon report", False),
+        "deploy-wine-model": ("Deploy to Vertex AI", False),
+    }
+    for name, (display, cached) in expected.items():
+        assert tasks[name]["taskInfo"]["name"] == display
+        assert tasks[name].get("cachingOptions", {}).get("enableCache", False) is cached, name
+
+
+def test_report_sums_every_unconditional_step(spec: dict[str, Any]) -> None:
+    report = _tasks(spec)["carbon-report"][0]
+    sources = {
+        value["taskOutputArtifact"]["producerTask"]
+        for value in report["inputs"]["artifacts"].values()
+    }
+    assert sources == {"load-wine-data", "train-wine-model", "evaluate-wine-model"}
+
+
+def test_parameters_are_typed_with_defaults() -> None:
+    pipeline, module = load_pipeline("wine")
+    inputs = pipeline.component_spec.inputs
+    assert inputs["quality_threshold"].type == "Integer"
+    assert inputs["test_fraction"].type == "Float"
+    assert inputs["deploy_target"].default == "none"
+    assert set(module.PARAMETER_CHOICES["deploy_target"]) == {"none", "vertex"}
+    assert all(spec.optional for spec in inputs.values())  # `carbon-kfp run wine` needs no flags

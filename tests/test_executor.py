@@ -1,0 +1,355 @@
+"""``carbon-kfp exec``: run as the KFP launcher would, read back as kfp's own code reads it.
+
+The command line is the compiled ``carbon_container_component``'s, with placeholders resolved by
+``kfp.local``'s resolver against an executor input built by ``kfp.local`` (the Docker runner's
+path, minus Docker); the executor output is read back with ``kfp.local``'s reader. Only the
+leading ``carbon-kfp exec`` is swapped for this interpreter, so the tests do not depend on the
+script being installed or registered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kfp.local import executor_input_utils, executor_output_utils, placeholder_utils, utils
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from carbon_kfp.errors import ConfigError
+from carbon_kfp.executor import (
+    apply_cloud_location,
+    configure_exec_parser,
+    exec_command,
+    exit_code,
+    is_unresolved_placeholder,
+    path_to_uri,
+    resolve_target,
+    uri_to_path,
+    write_outputs,
+)
+from carbon_kfp.kfp import carbon_container_component
+from tests.records import make_record
+
+METRIC_KEYS = {
+    "emissions_kg",
+    "emissions_low_kg",
+    "emissions_high_kg",
+    "energy_kwh",
+    "cpu_energy_kwh",
+    "gpu_energy_kwh",
+    "ram_energy_kwh",
+    "duration_s",
+    "cpu_power_w",
+    "gpu_power_w",
+    "ram_power_w",
+    "carbon_intensity_g_per_kwh",
+    "pue",
+}
+SHIM = (
+    "import argparse, sys\n"
+    "from carbon_kfp.executor import configure_exec_parser, exec_command\n"
+    "parser = argparse.ArgumentParser(prog='carbon-kfp exec')\n"
+    "configure_exec_parser(parser)\n"
+    "sys.exit(exec_command(parser.parse_args()))\n"
+)
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# A child that runs Python code given as its one argument.
+step = carbon_container_component(
+    "python-step",
+    image="python:3.11",
+    command=["python3", "-c", "{code}"],
+    inputs={"code": str},
+    exec_options=["--carbon-intensity-g-per-kwh", "300", "--measure-interval-s", "0.2"],
+)
+
+
+@dataclass
+class Launch:
+    """A resolved task: its command line, executor input and component spec."""
+
+    command: list[str]
+    executor_input: pipeline_spec_pb2.ExecutorInput
+    component_spec: pipeline_spec_pb2.ComponentSpec
+    task_root: Path
+
+    def outputs(self) -> dict[str, Any]:
+        """What kfp.local reads back from the executor output after the task."""
+        return executor_output_utils.get_outputs_for_task(self.executor_input, self.component_spec)
+
+    def record(self) -> dict[str, Any]:
+        path = Path(self.executor_input.outputs.artifacts["kpi_co2"].artifacts[0].uri)
+        data: dict[str, Any] = json.loads(path.read_text())
+        return data
+
+
+def launch(root: Path, code: str, grace_period_s: float | None = None) -> Launch:
+    """Resolve the compiled component's command for one task, as kfp.local does."""
+    pipeline_spec = step.pipeline_spec
+    component_spec = next(iter(pipeline_spec.components.values()))
+    executor = utils.struct_to_executor_spec(
+        pipeline_spec.deployment_spec["executors"][component_spec.executor_label]
+    )
+    task_root = root / "job" / "python-step"
+    arguments = {"code": code, "pipeline_task": "{{$.pipeline_task_name}}"}
+    executor_input = executor_input_utils.construct_executor_input(
+        component_spec, arguments, str(task_root), block_input_artifact=True
+    )
+    command = placeholder_utils.replace_placeholders(
+        full_command=[*executor.container.command, *executor.container.args],
+        executor_input_dict=executor_input_utils.executor_input_to_dict(
+            executor_input, component_spec
+        ),
+        pipeline_resource_name="job",
+        task_resource_name="python-step",
+        pipeline_root=str(root),
+        unique_pipeline_id="1",
+    )
+    assert command[:2] == ["carbon-kfp", "exec"]
+    extra = ["--grace-period-s", str(grace_period_s)] if grace_period_s is not None else []
+    command = [sys.executable, "-c", SHIM, *extra, *command[2:]]
+    return Launch(command, executor_input, component_spec, task_root)
+
+
+def start(task: Launch, **popen: Any) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(task.command, env=env, text=True, **popen)
+
+
+def assert_kpi_co2(task: Launch, status: str) -> dict[str, Any]:
+    kpi = task.outputs()["kpi_co2"]
+    assert kpi.schema_title == "system.Metrics"
+    assert set(kpi.metadata) >= METRIC_KEYS
+    assert all(isinstance(v, float) and math.isfinite(v) for v in kpi.metadata.values())
+    assert kpi.uri == str(task.task_root / "kpi_co2")
+    record = task.record()
+    assert record["status"] == status
+    assert record["emissions_kg"] == kpi.metadata["emissions_kg"]
+    assert record["pipeline_task"] == "python-step"
+    assert record["carbon_intensity_g_per_kwh"] == 300
+    return record
+
+
+# -- real subprocesses ---------------------------------------------------------------------------
+
+BUSY = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+
+
+def test_success_writes_what_kfp_reads(tmp_path: Path) -> None:
+    task = launch(tmp_path, BUSY + "print('child done')")
+    child = start(task, stdout=subprocess.PIPE)
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 0
+    assert "child done" in out
+    record = assert_kpi_co2(task, "completed")
+    assert record["cpu_energy_kwh"] > 0  # the child's CPU time is the wrapper's process tree
+    assert record["duration_s"] >= 0.3
+
+
+def test_failure_keeps_exit_code_and_still_records(tmp_path: Path) -> None:
+    task = launch(tmp_path, "import sys; sys.exit(3)")
+    assert start(task).wait(timeout=60) == 3
+    assert_kpi_co2(task, "failed")
+
+
+def test_child_killed_by_sigterm_exits_143(tmp_path: Path) -> None:
+    task = launch(tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGTERM)")
+    assert start(task).wait(timeout=60) == 143
+    assert_kpi_co2(task, "failed")
+
+
+def wait_for_line(child: subprocess.Popen[str], expected: str) -> None:
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert line.strip() == expected, line
+
+
+def test_sigterm_is_forwarded_and_output_is_not_buffered(tmp_path: Path) -> None:
+    # "ready" must reach us while the child still runs (it waits for SIGTERM).
+    task = launch(tmp_path, "import time\nprint('ready', flush=True)\ntime.sleep(60)")
+    child = start(task, stdout=subprocess.PIPE)
+    wait_for_line(child, "ready")
+    assert child.poll() is None
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 143
+    assert_kpi_co2(task, "interrupted")
+
+
+def test_child_ignoring_sigterm_is_killed_after_grace_period(tmp_path: Path) -> None:
+    code = (
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "print('ready', flush=True)\ntime.sleep(60)"
+    )
+    task = launch(tmp_path, code, grace_period_s=0.5)
+    child = start(task, stdout=subprocess.PIPE)
+    wait_for_line(child, "ready")
+    begin = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=30) == 128 + signal.SIGKILL
+    assert 0.4 < time.monotonic() - begin < 20
+    assert_kpi_co2(task, "interrupted")
+
+
+def test_sigint_is_forwarded(tmp_path: Path) -> None:
+    task = launch(tmp_path, "import time\nprint('ready', flush=True)\ntime.sleep(60)")
+    child = start(task, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    wait_for_line(child, "ready")
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=30) == 130  # Python re-raises SIGINT on KeyboardInterrupt
+    assert_kpi_co2(task, "interrupted")
+
+
+# -- the handler in-process ----------------------------------------------------------------------
+
+
+def parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    configure_exec_parser(parser)
+    return parser.parse_args(["--carbon-intensity-g-per-kwh", "300", *argv])
+
+
+def executor_input(tmp_path: Path, names: Sequence[str] = ("kpi_co2",)) -> str:
+    return json.dumps(
+        {
+            "outputs": {
+                "artifacts": {
+                    name: {"artifacts": [{"name": name, "uri": str(tmp_path / name)}]}
+                    for name in names
+                },
+                "outputFile": str(tmp_path / "executor_output.json"),
+            }
+        }
+    )
+
+
+def test_command_not_found_exits_127_with_a_record(tmp_path: Path) -> None:
+    args = parse(
+        ["--executor-input", executor_input(tmp_path), "--", str(tmp_path / "no-such-program")]
+    )
+    assert exec_command(args) == 127
+    record = json.loads((tmp_path / "kpi_co2").read_text())
+    assert record["status"] == "failed"
+
+
+def test_remainder_keeps_the_commands_own_options(tmp_path: Path) -> None:
+    out = tmp_path / "argv.json"
+    code = "import json, sys; json.dump(sys.argv[1:], open(sys.argv[1], 'w'))"
+    argv = [sys.executable, "-c", code, str(out), "--metrics", "x", "--"]
+    args = parse(["--executor-input", executor_input(tmp_path), "--", *argv])
+    assert exec_command(args) == 0
+    assert json.loads(out.read_text()) == [str(out), "--metrics", "x", "--"]
+
+
+NO_OUTPUT_FILE = {"outputs": {"artifacts": {"kpi_co2": {"artifacts": [{"uri": "/tmp/k"}]}}}}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--executor-input", json.dumps(NO_OUTPUT_FILE), "--", "true"], "no executor output path"),
+        (["--executor-input", "not json", "--", "true"], "not JSON"),
+        (["--executor-output", "x.json", "--", "true"], "no path for the 'kpi_co2' artifact"),
+        (["--executor-output", "x.json", "--metrics-path", "m"], "no command"),
+        (["--grace-period-s", "-1", "--executor-output", "x", "--", "true"], "grace-period"),
+    ],
+)
+def test_bad_configuration_fails_before_running(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        exec_command(parse(argv))
+
+
+def test_unknown_metrics_name_lists_the_outputs(tmp_path: Path) -> None:
+    args = parse(
+        ["--executor-input", executor_input(tmp_path), "--metrics", "kpi_co", "--", "true"]
+    )
+    with pytest.raises(ConfigError, match=r"\(outputs: kpi_co2\); closest valid: kpi_co2"):
+        exec_command(args)
+
+
+# -- pure parts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("returncode", "expected"), [(0, 0), (3, 3), (-15, 143), (-9, 137), (-2, 130)]
+)
+def test_exit_code_follows_the_shell_convention(returncode: int, expected: int) -> None:
+    assert exit_code(returncode) == expected
+
+
+@pytest.mark.parametrize(
+    ("uri", "path"),
+    [
+        ("gs://bucket/root/kpi_co2", "/gcs/bucket/root/kpi_co2"),
+        ("minio://b/k", "/minio/b/k"),
+        ("s3://b/k", "/s3/b/k"),
+        ("/tmp/root/kpi_co2", "/tmp/root/kpi_co2"),
+    ],
+)
+def test_uri_and_path_map_like_kfp(uri: str, path: str) -> None:
+    from kfp import dsl
+
+    assert uri_to_path(uri) == path == dsl.Metrics(uri=uri).path
+    assert path_to_uri(path) == uri
+
+
+def test_target_from_executor_input_and_overrides(tmp_path: Path) -> None:
+    document = {
+        "outputs": {
+            "artifacts": {
+                "kpi_co2": {"artifacts": [{"name": "projects/1/artifacts/2", "uri": "gs://b/k"}]}
+            },
+            "outputFile": "/gcs/b/executor_output.json",
+        }
+    }
+    target = resolve_target(executor_input=json.dumps(document), executor_output=None)
+    assert target.artifact_name == "projects/1/artifacts/2"
+    assert (target.artifact_uri, str(target.artifact_path)) == ("gs://b/k", "/gcs/b/k")
+    assert str(target.executor_output) == "/gcs/b/executor_output.json"
+    explicit = resolve_target(
+        executor_input=None, executor_output="out.json", metrics_path="/gcs/b/m"
+    )
+    assert (explicit.artifact_name, explicit.artifact_uri) == ("kpi_co2", "gs://b/m")
+
+
+def test_write_outputs_merges_what_the_command_wrote(tmp_path: Path) -> None:
+    target = resolve_target(
+        executor_input=executor_input(tmp_path, ["kpi_co2"]), executor_output=None
+    )
+    own = {
+        "parameterValues": {"accuracy": 0.9},
+        "artifacts": {"kpi_co2": {"artifacts": [{"metadata": {"note": 1.0}}]}},
+    }
+    target.executor_output.write_text(json.dumps(own))
+    record = make_record()
+    write_outputs(target, record)
+    written = json.loads(target.executor_output.read_text())
+    assert written["parameterValues"] == {"accuracy": 0.9}
+    entry = written["artifacts"]["kpi_co2"]["artifacts"][0]
+    assert entry["metadata"] == {"note": 1.0, **record.to_metrics()}
+    assert entry["uri"] == str(tmp_path / "kpi_co2")
+    assert json.loads((tmp_path / "kpi_co2").read_text()) == json.loads(record.to_json())
+
+
+def test_cloud_location_sets_gcp_region_unless_unresolved_or_explicit() -> None:
+    assert apply_cloud_location({}, "europe-west4") == {
+        "cloud_provider": "gcp",
+        "cloud_region": "europe-west4",
+    }
+    assert apply_cloud_location({"cloud_region": "us-east1"}, "europe-west4") == {
+        "cloud_region": "us-east1"
+    }
+    with pytest.warns(UserWarning, match="not resolved"):
+        assert apply_cloud_location({}, "{{$.pipeline_google_cloud_location}}") == {}
+    assert is_unresolved_placeholder("{{$.pipeline_task_name}}")
+    assert not is_unresolved_placeholder("train")

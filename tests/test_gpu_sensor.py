@@ -1,0 +1,419 @@
+"""GpuSensor against a scripted fake NVML (tests/fake_nvml.py): energies, downgrades, scope."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from carbon_kfp import errors
+from carbon_kfp.errors import CarbonKfpWarning, ConfigError
+from carbon_kfp.sensors.base import METHODS
+from carbon_kfp.sensors.gpu import (
+    NVML_MODULE_ENV,
+    GpuSensor,
+    model_label,
+    parse_visible_devices,
+    weakest_method,
+)
+from tests.fake_nvml import SCRIPT_ENV, FakeGpu, FakeNvml, PowerCurve, script_json
+
+REPO = Path(__file__).resolve().parents[1]
+COUNTER = "nvmlDeviceGetTotalEnergyConsumption"
+POWER = "nvmlDeviceGetPowerUsage"
+UUID_A = "GPU-aaaaaaaa-1111-2222-3333-444444444444"
+UUID_B = "GPU-bbbbbbbb-1111-2222-3333-444444444444"
+MIG_1 = "MIG-11111111-aaaa-bbbb-cccc-dddddddddddd"
+MIG_2 = "MIG-22222222-aaaa-bbbb-cccc-dddddddddddd"
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """warn_once is process-wide; each test starts with nothing seen and no env overrides."""
+    monkeypatch.setattr(errors, "_seen", set())
+    monkeypatch.delenv(NVML_MODULE_ENV, raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    yield
+
+
+def carbon_warnings(record: list[warnings.WarningMessage]) -> list[str]:
+    return [str(w.message) for w in record if issubclass(w.category, CarbonKfpWarning)]
+
+
+def window(fake: FakeNvml, name: str, uuid: str, since_s: float) -> tuple[float, float]:
+    """First and last time the sensor asked ``name`` about ``uuid`` after ``since_s``."""
+    calls = [c for c in fake.calls_named(name, uuid) if c.t_s >= since_s]
+    assert len(calls) >= 2, calls
+    return calls[0].t_s, calls[-1].t_s
+
+
+def sleep_until(fake: FakeNvml, t_s: float) -> None:
+    time.sleep(max(0.0, fake.epoch_s + t_s - time.monotonic()))
+
+
+# -- measurement ------------------------------------------------------------------------------
+
+
+def test_counter_energy_is_exact() -> None:
+    ramp = PowerCurve(((0.0, 60.0), (0.4, 250.0), (0.8, 90.0)))
+    fake = FakeNvml(
+        [FakeGpu(uuid=UUID_A, curve=ramp), FakeGpu(uuid=UUID_B, curve=PowerCurve.constant(35.0))]
+    )
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        sensor = GpuSensor(nvml=fake)
+        since_s = time.monotonic()
+        sensor.start()
+        time.sleep(0.5)
+        sensor.sample()
+        time.sleep(0.5)
+        reading = sensor.read()
+        sensor.close()
+
+    expected_j = sum(fake.energy_j(u, *window(fake, COUNTER, u, since_s)) for u in (UUID_A, UUID_B))
+    assert reading.method == "nvml-energy"
+    assert reading.energy_j == pytest.approx(expected_j, rel=1e-3)
+    assert reading.energy_j > 60.0
+    assert reading.capacity == 2
+    assert reading.model == "2 x Tesla T4"
+    assert reading.utilization_percent == 50.0
+    assert sensor.warnings() == ()
+    assert carbon_warnings(record) == []
+    assert fake.calls_named(POWER) == []  # no sampling thread where a counter exists
+
+
+def test_power_integration_matches_piecewise_linear_integral() -> None:
+    # Kinks at 1, 2 and 3 s; trapezoid error at 10 Hz is at most slope-change x 0.1^2 / 8 per kink.
+    curve = PowerCurve(((0.0, 100.0), (1.0, 200.0), (2.0, 200.0), (3.0, 150.0)))
+    fake = FakeNvml([FakeGpu(uuid=UUID_A, curve=curve, energy_counter=False)])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        sensor = GpuSensor(nvml=fake, power_sample_hz=10.0)
+        since_s = time.monotonic()
+        sensor.start()
+        for t_s in (0.8, 1.6, 2.4):  # the tracker's own cadence does not disturb the integral
+            sleep_until(fake, t_s)
+            sensor.sample()
+        sleep_until(fake, 3.2)
+        reading = sensor.read()
+        sensor.close()
+
+    t0_s, t1_s = window(fake, POWER, UUID_A, since_s)
+    expected_j = fake.energy_j(UUID_A, t0_s, t1_s)
+    assert reading.method == "nvml-power"
+    assert reading.energy_j == pytest.approx(expected_j, rel=1e-3)
+    [device] = sensor.device_readings()
+    assert device.power_samples / (t1_s - t0_s) >= 9.5  # >= 10 Hz but for start/stop edges
+    # Missing counter is a downgrade like any other: one warning, kept in the record.
+    assert len(carbon_warnings(record)) == 1
+    assert "counter unavailable" in sensor.warnings()[0]
+
+
+@pytest.mark.parametrize("fail_with", ["NotSupported", "GpuIsLost"])
+def test_counter_failing_mid_run_downgrades_once(fail_with: str) -> None:
+    # Counter calls: 1 = probe at construction, 2 = start baseline, 3 = first sample -> fails.
+    gpu = FakeGpu(
+        uuid=UUID_A,
+        curve=PowerCurve.constant(120.0),
+        fail={COUNTER: 3},
+        fail_with=fail_with,
+    )
+    fake = FakeNvml([gpu])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        sensor = GpuSensor(nvml=fake)
+        since_s = time.monotonic()
+        sensor.start()
+        time.sleep(0.3)
+        sensor.sample()  # the counter fails here: hand over to power sampling
+        time.sleep(0.4)
+        for _ in range(3):
+            sensor.sample()
+        reading = sensor.read()
+        sensor.close()
+
+    assert reading.method == "nvml-power"
+    assert len(carbon_warnings(record)) == 1
+    assert len(sensor.warnings()) == 1
+    assert (
+        fail_with.replace("GpuIsLost", "GPU is lost").replace("NotSupported", "Not Supp")
+        in (sensor.warnings()[0])
+    )
+    assert len(fake.calls_named(COUNTER)) == 3  # never asked again after the failure
+    # The counter's window, the bridged gap and the power samples add up to the whole window.
+    start_s = fake.calls_named(COUNTER)[1].t_s
+    end_s = window(fake, POWER, UUID_A, since_s)[1]
+    assert reading.energy_j == pytest.approx(fake.energy_j(UUID_A, start_s, end_s), rel=1e-3)
+
+
+def test_power_failure_stops_that_device_without_raising() -> None:
+    gpu = FakeGpu(uuid=UUID_A, energy_counter=False, fail={POWER: 6})
+    fake = FakeNvml([gpu])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        sensor = GpuSensor(nvml=fake)
+        sensor.start()
+        time.sleep(0.6)
+        first = sensor.read()
+        time.sleep(0.2)
+        second = sensor.read()
+        sensor.close()
+
+    assert first.method == second.method == "none"
+    assert second.energy_j == first.energy_j > 0  # what was measured stays; nothing is invented
+    assert len(carbon_warnings(record)) == 2  # counter missing, then power lost: one each
+    assert "not measured" in sensor.warnings()[1]
+    assert len(fake.calls_named(POWER)) == 6
+
+
+def test_mixed_methods_report_the_weakest() -> None:
+    fake = FakeNvml([FakeGpu(uuid=UUID_A), FakeGpu(uuid=UUID_B, energy_counter=False)])
+    with pytest.warns(CarbonKfpWarning, match="GPU 1 .* counter unavailable"):
+        sensor = GpuSensor(nvml=fake)
+    sensor.start()
+    time.sleep(0.3)
+    reading = sensor.read()
+    sensor.close()
+    assert reading.method == "nvml-power"
+    assert {d.method for d in sensor.device_readings()} == {"nvml-energy", "nvml-power"}
+    assert reading.capacity == 2
+    assert reading.energy_j == pytest.approx(2 * 70.0 * 0.3, rel=0.2)
+
+
+# -- which devices ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "visible",
+    [f"{MIG_1},{MIG_2}", f"{MIG_1}", f"MIG-{UUID_A}/1/0,MIG-{UUID_A}/2/0"],
+    ids=["two-instances", "one-instance", "legacy-form"],
+)
+def test_mig_instance_is_measured_as_its_parent_once(visible: str) -> None:
+    parent = FakeGpu(
+        uuid=UUID_A,
+        name="NVIDIA A100-SXM4-40GB",
+        curve=PowerCurve.constant(180.0),
+        mig=(MIG_1, MIG_2),
+        utilization_percent=None,
+    )
+    other = FakeGpu(uuid=UUID_B, name="NVIDIA A100-SXM4-40GB")
+    fake = FakeNvml([parent, other])
+    with pytest.warns(CarbonKfpWarning, match="whole parent GPU"):
+        sensor = GpuSensor(nvml=fake, visible_devices=visible)
+    since_s = time.monotonic()
+    sensor.start()
+    time.sleep(0.3)
+    sensor.sample()
+    reading = sensor.read()
+    sensor.close()
+
+    assert reading.capacity == 1
+    assert reading.model == "NVIDIA A100-SXM4-40GB (MIG parent)"
+    assert reading.method == "nvml-energy"
+    [device] = sensor.device_readings()
+    assert device.uuid == UUID_A
+    assert device.mig_uuids == tuple(visible.split(","))
+    assert reading.energy_j == pytest.approx(
+        fake.energy_j(UUID_A, *window(fake, COUNTER, UUID_A, since_s)), rel=1e-3
+    )
+    assert fake.calls_named(COUNTER, UUID_B) == []
+    assert [w for w in sensor.warnings() if "whole parent GPU" in w]
+
+
+def test_visible_devices_by_index_uuid_and_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeNvml([FakeGpu(uuid=UUID_A), FakeGpu(uuid=UUID_B, name="NVIDIA L4")])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    # Mixed models addressed by index without CUDA_DEVICE_ORDER=PCI_BUS_ID: say so.
+    with pytest.warns(CarbonKfpWarning, match="CUDA_DEVICE_ORDER=PCI_BUS_ID"):
+        by_index = GpuSensor(nvml=fake)
+    assert by_index.read().model == "NVIDIA L4"
+    assert GpuSensor(nvml=fake, visible_devices=UUID_A).read().model == "Tesla T4"
+    prefix = GpuSensor(nvml=fake, visible_devices="GPU-bbbb,0")
+    assert [d.uuid for d in prefix.device_readings()] == [UUID_B, UUID_A]
+    assert prefix.read().model == "NVIDIA L4 + Tesla T4"
+    assert any("CUDA_DEVICE_ORDER" in w for w in prefix.warnings())
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    assert GpuSensor(nvml=fake).warnings() == ()
+
+
+def test_unknown_visible_entry_ends_the_list_like_cuda() -> None:
+    fake = FakeNvml([FakeGpu(uuid=UUID_A), FakeGpu(uuid=UUID_B)])
+    with pytest.warns(CarbonKfpWarning, match="'GPU-nope' names no GPU"):
+        sensor = GpuSensor(nvml=fake, visible_devices="0,GPU-nope,1")
+    assert [d.uuid for d in sensor.device_readings()] == [UUID_A]
+    assert "'GPU-nope'" in sensor.warnings()[0]
+
+
+@pytest.mark.parametrize("visible", ["", "-1", " , 0"])
+def test_no_visible_device_means_no_nvml(visible: str) -> None:
+    fake = FakeNvml([FakeGpu(uuid=UUID_A)])
+    sensor = GpuSensor(nvml=fake, visible_devices=visible)
+    sensor.start()
+    assert sensor.read().method == "none"
+    assert sensor.read().capacity == 0
+    assert fake.init_count == 0
+
+
+def test_non_owner_never_touches_nvml() -> None:
+    fake = FakeNvml([FakeGpu(uuid=UUID_A)])
+    sensor = GpuSensor(nvml=fake, measure=False)
+    sensor.start()
+    sensor.sample()
+    reading = sensor.read()
+    sensor.close()
+    assert (reading.method, reading.energy_j, reading.capacity) == ("none", 0.0, 0.0)
+    assert fake.calls == []
+
+
+def test_close_shuts_nvml_down_once_and_stops_the_thread() -> None:
+    fake = FakeNvml([FakeGpu(uuid=UUID_A, energy_counter=False)])
+    with pytest.warns(CarbonKfpWarning, match="counter unavailable"):
+        sensor = GpuSensor(nvml=fake)
+    sensor.start()
+    time.sleep(0.25)
+    last = sensor.read()
+    sensor.close()
+    sensor.close()
+    assert fake.init_count == fake.shutdown_count == 1
+    assert not any(t.name == "carbon-kfp-gpu-power" for t in threading.enumerate())
+    calls = len(fake.calls)
+    sensor.sample()
+    sensor.start()
+    assert sensor.read() == last
+    assert len(fake.calls) == calls
+
+
+def test_nvml_without_devices_is_shut_down() -> None:
+    fake = FakeNvml([])
+    sensor = GpuSensor(nvml=fake)
+    assert sensor.read().method == "none"
+    assert fake.init_count == fake.shutdown_count == 1
+
+
+def test_bad_configuration_fails_at_construction() -> None:
+    with pytest.raises(ConfigError, match="power_sample_hz=5"):
+        GpuSensor(power_sample_hz=5)
+    with pytest.raises(ConfigError, match="power_sample_hz=nan"):
+        GpuSensor(power_sample_hz=float("nan"))
+    with pytest.raises(ConfigError, match="method='rapl'"):
+        GpuSensor(method="rapl")  # type: ignore[arg-type]
+
+
+# -- pure helpers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (None, None),
+        ("", ()),
+        ("0", ("0",)),
+        (" 0, 2 ", ("0", "2")),
+        ("0,-1,2", ("0",)),
+        ("-1", ()),
+        ("1,,2", ("1",)),
+        (f"{UUID_A},{MIG_1}", (UUID_A, MIG_1)),
+    ],
+)
+def test_parse_visible_devices(spec: str | None, expected: tuple[str, ...] | None) -> None:
+    assert parse_visible_devices(spec) == expected
+
+
+def test_weakest_method_and_model_label() -> None:
+    assert set(METHODS) >= {"nvml-energy", "nvml-power", "none"}
+    assert weakest_method(["nvml-energy", "nvml-power"]) == "nvml-power"
+    assert weakest_method(["nvml-energy", "none"]) == "nvml-energy"
+    assert weakest_method([]) == "none"
+    assert model_label(["Tesla T4"]) == "Tesla T4"
+    assert model_label(["Tesla T4", "Tesla T4"]) == "2 x Tesla T4"
+    assert model_label(["NVIDIA L4", "Tesla T4", "NVIDIA L4"]) == "2 x NVIDIA L4 + Tesla T4"
+    assert model_label([]) == ""
+
+
+# -- real processes ---------------------------------------------------------------------------
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in (NVML_MODULE_ENV, SCRIPT_ENV)}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(extra)
+    return env
+
+
+NO_DRIVER_CHILD = """
+import json, sys
+import carbon_kfp.sensors.gpu as gpu
+gpu.DRIVER_MARKERS = ("/nonexistent/nvidia/version",)  # as on a machine without the driver
+sensor = gpu.GpuSensor()
+sensor.start(); sensor.sample(); reading = sensor.read(); sensor.close()
+print(json.dumps({"pynvml": "pynvml" in sys.modules, "method": reading.method,
+                  "energy_j": reading.energy_j, "capacity": reading.capacity,
+                  "warnings": sensor.warnings()}))
+"""
+
+
+def test_no_driver_means_no_pynvml_import() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", NO_DRIVER_CHILD],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    result = json.loads(out.stdout)
+    assert result == {
+        "pynvml": False,
+        "method": "none",
+        "energy_j": 0.0,
+        "capacity": 0.0,
+        "warnings": [],
+    }
+
+
+@pytest.mark.slow
+def test_gpu_check_without_a_gpu_says_so() -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--seconds", "1"],
+        env=child_env(CUDA_VISIBLE_DEVICES=""),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "nothing to check" in out.stdout
+
+
+@pytest.mark.slow
+def test_gpu_check_runs_end_to_end_on_a_fake_gpu(tmp_path: Path) -> None:
+    """The benchmark's logic on CPU with the fake NVML, so it is exercised without a GPU."""
+    script = script_json([FakeGpu(uuid=UUID_A, curve=PowerCurve.constant(100.0))], time.monotonic())
+    result_path = tmp_path / "gpu_check.json"
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "gpu_check.py"),
+            *("--device", "cpu", "--seconds", "2", "--blocks", "2", "--warmup-seconds", "0.3"),
+            *("--json", str(result_path)),
+        ],
+        env=child_env(**{NVML_MODULE_ENV: "tests.fake_nvml", SCRIPT_ENV: script}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(result_path.read_text())
+    assert result["counter_method"] == "nvml-energy"
+    assert result["power_method"] == "nvml-power"
+    assert result["counter_energy_j"] == pytest.approx(100.0 * result["measured_s"], rel=0.02)
+    assert abs(result["difference_percent"]) < 1.0
+    assert "difference" in out.stdout

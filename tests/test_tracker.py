@@ -1,0 +1,198 @@
+"""EmissionsTracker end to end with real sensors, real subprocesses, real files and signals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from carbon_kfp import ConfigError, EmissionsTracker, track_emissions
+
+FAST = {"measure_interval_s": 0.05, "carbon_intensity_g_per_kwh": 400.0, "scope": "process"}
+
+
+def run_python(code: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"country_iso_code": "XYZ"}, "XYZ"),
+        ({"cloud_provider": "gcp", "cloud_region": "europe-west99"}, "europe-west99"),
+        ({"pue": 0.5}, "0.5"),
+        ({"pue": -1.0}, "-1"),
+        ({"pue": math.nan}, "nan"),
+        ({"measure_interval_s": 0}, "measure_interval_s=0"),
+        ({"measure_interval_s": math.inf}, "measure_interval_s=inf"),
+        ({"scope": "galaxy"}, "galaxy"),
+        ({"epochs": 0}, "epochs=0"),
+        ({"location": "gps"}, "gps"),
+    ],
+)
+def test_bad_configuration_fails_at_construction_naming_the_value(kwargs, named: str) -> None:
+    with pytest.raises(ValueError, match=named) as caught:
+        EmissionsTracker(**kwargs)
+    assert isinstance(caught.value, ConfigError)
+
+
+def test_region_error_lists_close_valid_regions() -> None:
+    with pytest.raises(ValueError, match="europe-west") as caught:
+        EmissionsTracker(cloud_provider="gcp", cloud_region="europe-west99")
+    assert "europe-west4" in str(caught.value) or "europe-west9" in str(caught.value)
+
+
+def test_context_manager_writes_one_completed_row(tmp_path: Path) -> None:
+    with EmissionsTracker(output_dir=tmp_path, **FAST) as tracker:
+        sum(i * i for i in range(200_000))
+    record = tracker.stop()  # idempotent: the same record again
+    assert record is tracker.final_record and record.status == "completed"
+    assert record.duration_s > 0 and record.cpu_energy_kwh > 0 and record.ram_energy_kwh > 0
+    assert record.emissions_kg == pytest.approx(record.energy_kwh * 0.4)
+    assert record.cpu_method in {"rapl", "process-model", "tdp-model"}
+    rows = list(csv.DictReader((tmp_path / "emissions.csv").open()))
+    assert [row["status"] for row in rows] == ["completed"]
+    assert float(rows[0]["emissions"]) == pytest.approx(record.emissions_kg)
+
+
+def test_tasks_flush_and_failed_block(tmp_path: Path) -> None:
+    tracker = EmissionsTracker(output_dir=tmp_path, **FAST).start()
+    with tracker.task("prepare") as prepare:
+        time.sleep(0.1)
+    with pytest.raises(ZeroDivisionError), tracker.task("fit"):
+        time.sleep(0.1)
+        _ = 1 / 0
+    partial = tracker.flush()
+    final = tracker.stop()
+    assert prepare.record is not None and prepare.record.task_name == "prepare"
+    assert [r.status for r in tracker.task_records] == ["completed", "failed"]
+    assert partial.status == "partial" and final.status == "completed"
+    assert final.duration_s >= partial.duration_s >= 0.2
+    task_energy = sum(r.energy_kwh for r in tracker.task_records)
+    assert task_energy <= final.energy_kwh * 1.0001
+    rows = list(csv.DictReader((tmp_path / "emissions.csv").open()))
+    assert [(r["task_name"], r["status"]) for r in rows] == [
+        ("prepare", "completed"), ("fit", "failed"), ("", "partial"), ("", "completed"),
+    ]
+
+
+def test_task_before_start_and_double_start_are_errors() -> None:
+    tracker = EmissionsTracker(**FAST)
+    with pytest.raises(RuntimeError, match="start the tracker first"), tracker.task("x"):
+        pass
+    tracker.start()
+    with pytest.raises(RuntimeError, match="already started"):
+        tracker.start()
+    tracker.stop()
+
+
+def test_decorator_keeps_return_value_and_records_failures(tmp_path: Path) -> None:
+    @track_emissions(output_dir=tmp_path, **FAST)
+    def train(n: int) -> int:
+        return sum(range(n))
+
+    @track_emissions(output_dir=tmp_path, **FAST)
+    def broken() -> None:
+        raise KeyError("boom")
+
+    assert train(1000) == sum(range(1000))
+    assert train.last_record.status == "completed"  # type: ignore[attr-defined]
+    with pytest.raises(KeyError):
+        broken()
+    assert broken.last_record.status == "failed"  # type: ignore[attr-defined]
+
+
+BUSY_CHILD = (
+    "import time\nend = time.process_time() + {seconds}\n"
+    "while time.process_time() < end:\n    pass\n"
+)
+
+
+def _cpu_energy_of_child(busy_s: float) -> float:
+    with EmissionsTracker(**FAST) as tracker:
+        subprocess.run([sys.executable, "-c", BUSY_CHILD.format(seconds=busy_s)], check=True)
+    record = tracker.final_record
+    assert record is not None
+    return record.cpu_energy_kwh
+
+
+def test_twice_the_busy_time_of_a_real_subprocess_is_twice_the_cpu_energy() -> None:
+    one = _cpu_energy_of_child(0.6)
+    two = _cpu_energy_of_child(1.2)
+    assert two / one == pytest.approx(2.0, rel=0.15)
+
+
+def test_sigterm_during_a_run_leaves_an_interrupted_row(tmp_path: Path) -> None:
+    code = f"""
+        import sys, time
+        from carbon_kfp import EmissionsTracker
+        tracker = EmissionsTracker(output_dir={str(tmp_path)!r}, measure_interval_s=0.05,
+                                   carbon_intensity_g_per_kwh=100.0, scope="process").start()
+        print("ready", flush=True)
+        time.sleep(30)
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(20) == -signal.SIGTERM  # the default action still happens
+    rows = list(csv.DictReader((tmp_path / "emissions.csv").open()))
+    assert len(rows) == 1 and rows[0]["status"] == "interrupted"
+    assert float(rows[0]["duration"]) >= 0.3 and float(rows[0]["cpu_energy"]) > 0
+
+
+def test_interpreter_exit_without_stop_flushes(tmp_path: Path) -> None:
+    done = run_python(
+        f"""
+        from carbon_kfp import EmissionsTracker
+        EmissionsTracker(output_dir={str(tmp_path)!r}, measure_interval_s=0.05,
+                         carbon_intensity_g_per_kwh=100.0, scope="process").start()
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader((tmp_path / "emissions.csv").open()))
+    assert [row["status"] for row in rows] == ["interrupted"]
+
+
+HEAVY = ("kfp", "pandas", "numpy", "requests", "google", "pynvml", "keras", "torch")
+LIST_HEAVY = (
+    "import json, sys; print(json.dumps(sorted(m for m in sys.modules "
+    f"if m.split('.')[0] in {HEAVY!r})))"
+)
+
+
+def test_import_carbon_kfp_loads_no_heavy_packages() -> None:
+    # Some environments pre-import packages from .pth files (google-cloud namespace packages):
+    # compare against a bare interpreter of the same environment.
+    bare = run_python(LIST_HEAVY)
+    done = run_python(
+        """
+        from carbon_kfp import EmissionsTracker
+        t = EmissionsTracker(carbon_intensity_g_per_kwh=100.0, scope="process").start()
+        t.stop()
+        """
+        + LIST_HEAVY
+    )
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) - set(json.loads(bare.stdout)) == set()
