@@ -192,6 +192,8 @@ _COLUMNS = (
     "Intensity source",
 )
 
+_TEXT_COLUMNS = (0, 9, 11)  # indexes of _COLUMNS that hold text; the others are numbers
+
 
 def _row(step: Step, share: float) -> tuple[str, ...]:
     record = step.record
@@ -253,7 +255,9 @@ def render_markdown(steps: Iterable[Step], title: str = DEFAULT_TITLE) -> str:
     shares = emissions_shares(steps)
     lines = [f"# {_md_cell(title)}", "", _md_cell(_summary_line(total, len(steps))), ""]
     lines.append("| " + " | ".join(_COLUMNS) + " |")
-    lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(_COLUMNS))) + "|")
+    lines.append(
+        "|" + "|".join("---" if i in _TEXT_COLUMNS else "---:" for i in range(len(_COLUMNS))) + "|"
+    )
     for step in steps:
         lines.append("| " + " | ".join(_md_cell(c) for c in _row(step, shares[step.name])) + " |")
     total_cells = (f"**{_md_cell(c)}**" if c else "" for c in _total_row(total, len(steps)))
@@ -339,7 +343,7 @@ def render_html(steps: Iterable[Step], title: str = DEFAULT_TITLE) -> str:
 
     def tr(cells: tuple[str, ...], css_class: str = "") -> str:
         tds = "".join(
-            f"<td{'' if i in (0, 9, 11) else ' class=num'}>{_esc(c)}</td>"
+            f"<td{'' if i in _TEXT_COLUMNS else ' class=num'}>{_esc(c)}</td>"
             for i, c in enumerate(cells)
         )
         return f"<tr{f' class={css_class}' if css_class else ''}>{tds}</tr>"

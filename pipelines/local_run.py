@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from carbon_kfp.errors import ConfigError, close_matches
 from pipelines import load_pipeline
@@ -189,9 +189,9 @@ def _convert(key: str, raw: Any, kind: str) -> Any:
             "Dict": (dict,),
         }
         wanted = python_types.get(kind, (str,))
-        if isinstance(raw, bool) and kind != "Boolean" or not isinstance(raw, wanted):
+        if (isinstance(raw, bool) and kind != "Boolean") or not isinstance(raw, wanted):
             raise bad
-        return float(raw) if kind == "Float" else raw
+        return float(cast(float, raw)) if kind == "Float" else raw
     text = raw.strip()
     try:
         if kind == "Integer":
@@ -278,7 +278,7 @@ def run_pipeline(
             raise_on_error=True,
         )
         try:
-            with contextlib.redirect_stdout(tee):  # type: ignore[type-var]
+            with contextlib.redirect_stdout(tee):
                 pipeline(**arguments)
         except RuntimeError as exc:  # kfp.local: "Pipeline ... finished with status FAILURE"
             failure = exc

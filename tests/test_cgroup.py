@@ -96,8 +96,11 @@ def test_flat_keyed_skips_noise() -> None:
 def test_weight_inverts_kubelets_request_encoding(millicores: int) -> None:
     shares = max(2, millicores * 1024 // 1000)
     weight = 1 + ((shares - 2) * 9999) // 262142  # kubelet / runc, integer arithmetic
-    if weight == 100:
-        return  # indistinguishable from the kernel default (about 2.6 vCPUs)
+    if weight in (1, 100):
+        # weight 1 (shares 2: under ~0.02 vCPU) is kubelet's "no request"; 100 (about 2.6 vCPUs)
+        # is indistinguishable from the kernel default. Neither says anything.
+        assert weight_to_vcpus(weight) is None
+        return
     vcpus = weight_to_vcpus(weight)
     assert vcpus is not None
     assert vcpus == pytest.approx(millicores / 1000, abs=0.03)
@@ -118,6 +121,13 @@ def test_effective_vcpus_never_exceeds_the_host_or_the_cpuset(
         assert vcpus <= cpuset
     if quota is not None:
         assert source == "cpu-quota" and vcpus <= quota
+
+
+def test_no_request_encodings_are_not_requests() -> None:
+    assert cgroup.shares_to_vcpus(2) is None
+    assert cgroup.shares_to_vcpus(1024) is None
+    assert cgroup.shares_to_vcpus(512) == 0.5
+    assert weight_to_vcpus(1) is None
 
 
 def test_has_allocation() -> None:

@@ -374,6 +374,22 @@ def test_vanished_cgroup_mid_run_never_raises(tmp_path: Path) -> None:
     assert sensor.read() == sensor.read()  # frozen after close
 
 
+def test_container_bursting_above_its_request_is_charged_for_all_its_cpu_time(
+    tmp_path: Path,
+) -> None:
+    host = FakeHost(tmp_path, cpus=64)
+    ctr = host.add_cgroup_v2(cpu_weight=20)  # a 500m request, no limit
+    scope = resolve_scope("auto", **host.roots())
+    assert scope.vcpus == pytest.approx(0.5, abs=0.03)
+    sensor = CpuSensor(scope, sysfs_root=host.sysfs_root, proc_root=host.proc_root)
+    low, high = ccf_table("gcp")["Cascade Lake"]
+    sensor.start()
+    ctr.add_cpu_usage_s(3.0)  # 3 CPU-seconds in a few ms: bursting on idle host CPUs
+    reading = sensor.read()
+    assert reading.energy_j >= 3.0 * (high - low)
+    assert reading.utilization_percent == 100.0
+
+
 def test_read_before_start_is_zero(tmp_path: Path) -> None:
     host = FakeHost(tmp_path)
     sensor = CpuSensor(resolve_scope("machine", proc_root=host.proc_root), proc_root=host.proc_root)

@@ -235,6 +235,25 @@ def test_distinct_dies_that_start_equal_are_both_counted(tmp_path: Path) -> None
     assert_within_1_percent(sensor.read().energy_j, die0.total_uj + die1.total_uj)
 
 
+def test_dram_under_mirrored_dies_is_counted_once(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path)
+    die0 = host.add_rapl_zone("intel-rapl:0", "package-0-die-0")
+    die1 = host.add_rapl_zone("intel-rapl:1", "package-0-die-1")
+    dram_range = 65_532_610_987
+    dram0 = host.add_rapl_zone("intel-rapl:0:0", "dram", max_energy_range_uj=dram_range)
+    dram1 = host.add_rapl_zone("intel-rapl:1:0", "dram", max_energy_range_uj=dram_range)
+    socket = FakeRaplCounter([die0, die1], start_uj=9_000_000_000)
+    dram = FakeRaplCounter([dram0, dram1], start_uj=77_000_000)
+
+    def tick() -> None:
+        socket.advance(40_000)
+        dram.advance(6_000)
+
+    sensor = machine_sensor(host, rapl_dram=True)
+    sample_run(sensor, tick)
+    assert_within_1_percent(sensor.read().energy_j, socket.total_uj + dram.total_uj)
+
+
 def test_mmio_copy_of_a_package_is_counted_once(tmp_path: Path) -> None:
     host = FakeHost(tmp_path)
     msr = host.add_rapl_zone("intel-rapl:0", "package-0")

@@ -13,7 +13,7 @@ from carbon_kfp.record import EmissionsRecord
 from carbon_kfp.tracker import CarbonBudgetExceeded, EmissionsTracker
 
 
-class CarbonCallback(keras.callbacks.Callback):  # type: ignore[misc]
+class CarbonCallback(keras.callbacks.Callback):
     """Measure a ``model.fit`` run per epoch, predict its total and enforce a carbon budget.
 
     Args:

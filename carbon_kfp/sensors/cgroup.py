@@ -26,6 +26,7 @@ V2_DEFAULT_PERIOD_US = 100_000
 # to a v2 cpu.weight with weight = 1 + (shares - 2) * 9999 / 262142 (runc / kubelet). The kernel
 # defaults (no request) are shares 1024 and weight 100.
 V1_DEFAULT_SHARES = 1024
+V1_MIN_SHARES = 2  # kubelet's value for a container without a CPU request
 V2_DEFAULT_WEIGHT = 100
 SHARES_PER_VCPU = 1024
 
@@ -166,19 +167,24 @@ def parse_memory_limit(text: str) -> int | None:
 
 
 def shares_to_vcpus(shares: int) -> float | None:
-    """vCPUs requested, from v1 ``cpu.shares`` (None for the kernel default 1024: no request)."""
-    if shares <= 0 or shares == V1_DEFAULT_SHARES:
+    """vCPUs requested, from v1 ``cpu.shares``.
+
+    None for the kernel default 1024 and for kubelet's 2 (a container without a CPU request),
+    which say nothing about the allocation.
+    """
+    if shares <= V1_MIN_SHARES or shares == V1_DEFAULT_SHARES:
         return None
     return shares / SHARES_PER_VCPU
 
 
 def weight_to_vcpus(weight: int) -> float | None:
-    """vCPUs requested, from v2 ``cpu.weight`` (None for the kernel default 100: no request).
+    """vCPUs requested, from v2 ``cpu.weight``.
 
     Inverts kubelet's ``weight = 1 + (shares - 2) * 9999 / 262142``; exact to about 26 shares
-    (0.03 vCPU), the rounding of that integer formula.
+    (0.03 vCPU), the rounding of that integer formula. None for the kernel default 100 and for
+    weight 1 (shares 2: no CPU request).
     """
-    if weight <= 0 or weight == V2_DEFAULT_WEIGHT:
+    if weight <= 1 or weight == V2_DEFAULT_WEIGHT:
         return None
     shares = 2 + (weight - 1) * 262142 / 9999
     return shares / SHARES_PER_VCPU

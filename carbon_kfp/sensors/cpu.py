@@ -272,8 +272,9 @@ class CpuSensor:
                 f"{DEFAULT_UTILIZATION:.0%} utilisation"
             )
         else:
-            busy = min(max(0.0, self._cpu_last_s - self._cpu0_s), capacity_s)
-        utilization = 100.0 * busy / capacity_s if capacity_s > 0 else None
+            # Not capped at vcpus × wall: a container allocated by its CPU request may burst.
+            busy = max(0.0, self._cpu_last_s - self._cpu0_s)
+        utilization = min(100.0, 100.0 * busy / capacity_s) if capacity_s > 0 else None
 
         if (
             self._use_rapl

@@ -190,8 +190,9 @@ def _circular_distance(a: int, b: int, modulus: int) -> int:
 def mirror_candidates(
     domains: Sequence[RaplDomain], start_uj: Mapping[str, int], tolerance_uj: int
 ) -> list[list[str]]:
-    """Group zones that may show one counter: same kind and package id, same range, start
-    values within ``tolerance_uj`` (circularly) of the group's first zone. Pure.
+    """Group zones that may show one counter: same kind and package id (a ``dram`` subzone
+    takes its parent's, so the dram zones under two mirrored dies are candidates too), same
+    range, start values within ``tolerance_uj`` (circularly) of the group's first zone. Pure.
 
     Returns:
         Groups of zone names, each in ``domains`` order; singletons for distinct counters.
@@ -205,7 +206,6 @@ def mirror_candidates(
                 and domain.package_id is not None
                 and domain.package_id == first.package_id
                 and domain.max_energy_range_uj == first.max_energy_range_uj
-                and (domain.kind != "dram" or domain.parent_zone == first.parent_zone)
                 and _circular_distance(
                     start_uj[domain.zone], start_uj[first.zone], domain.max_energy_range_uj
                 )
@@ -323,6 +323,8 @@ class RaplMeter:
         Raises:
             RaplError: a counter became unreadable or malformed.
         """
+        if not self._last_uj:
+            raise RaplError("sample() before start()")
         values = self._read_all()
         if self._last_time_s is not None:
             self.longest_interval_s = max(self.longest_interval_s, now_s - self._last_time_s)

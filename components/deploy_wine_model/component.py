@@ -98,7 +98,6 @@ def deploy_wine_model(
         raise ValueError(
             f"model {artifact_uri} is not on Cloud Storage; set staging_bucket=gs://BUCKET"
         )
-    where = {"project": project or None, "location": location}
     labels = {"pipeline": "wine-quality", "managed-by": "carbon-kfp"}
 
     with track(
@@ -110,7 +109,10 @@ def deploy_wine_model(
         output_dir=None,
     ):
         existing = aiplatform.Model.list(
-            filter=f'display_name="{model_display_name}"', order_by="create_time desc", **where
+            filter=f'display_name="{model_display_name}"',
+            order_by="create_time desc",
+            project=project or None,
+            location=location,
         )
         registered = aiplatform.Model.upload(
             display_name=model_display_name,
@@ -120,12 +122,16 @@ def deploy_wine_model(
             labels=labels,
             staging_bucket=staging_bucket or None,
             sync=True,
-            **where,
+            project=project or None,
+            location=location,
         )
         print(f"registered {registered.resource_name} (serving image {serving_image})")
 
         endpoints = aiplatform.Endpoint.list(
-            filter=f'display_name="{endpoint_display_name}"', order_by="create_time desc", **where
+            filter=f'display_name="{endpoint_display_name}"',
+            order_by="create_time desc",
+            project=project or None,
+            location=location,
         )
         created = not endpoints
         if endpoints:
@@ -134,7 +140,11 @@ def deploy_wine_model(
                 print(f"{len(endpoints)} endpoints named {endpoint_display_name!r}; using newest")
         else:
             endpoint = aiplatform.Endpoint.create(
-                display_name=endpoint_display_name, labels=labels, sync=True, **where
+                display_name=endpoint_display_name,
+                labels=labels,
+                sync=True,
+                project=project or None,
+                location=location,
             )
         previous = [deployed.id for deployed in endpoint.list_models()] if not created else []
 

@@ -9,7 +9,7 @@ from pipelines.config import CPU_IMAGE
 
 
 @dsl.component(base_image=CPU_IMAGE, packages_to_install=[], install_kfp_package=False)
-def evaluate_wine_model(  # type: ignore[valid-type]  # KFP needs NamedTuple(...) inline
+def evaluate_wine_model(
     model: Input[Model],
     test_data: Input[Dataset],
     metrics: Output[Metrics],
@@ -21,7 +21,9 @@ def evaluate_wine_model(  # type: ignore[valid-type]  # KFP needs NamedTuple(...
     pipeline_job: str = "",
     pipeline_task: str = "",
     cloud_location: str = "",
-) -> NamedTuple("EvaluationOutputs", [("deploy", str), ("accuracy", float), ("roc_auc", float)]):
+) -> NamedTuple(  # type: ignore[valid-type]  # KFP reads the outputs from this call
+    "EvaluationOutputs", [("deploy", str), ("accuracy", float), ("roc_auc", float)]
+):
     """Scores the model on the held-out rows and decides whether it is good enough to deploy.
 
     Args:
@@ -116,7 +118,9 @@ def evaluate_wine_model(  # type: ignore[valid-type]  # KFP needs NamedTuple(...
         finite = np.isfinite(thresholds)  # sklearn puts +inf first
         fpr, tpr, thresholds = fpr[finite], tpr[finite], thresholds[finite]
         if len(thresholds) > max_roc_points:
-            keep = np.unique(np.linspace(0, len(thresholds) - 1, max_roc_points).round().astype(int))
+            keep = np.unique(
+                np.linspace(0, len(thresholds) - 1, max_roc_points).round().astype(int)
+            )
             fpr, tpr, thresholds = fpr[keep], tpr[keep], thresholds[keep]
         classification_metrics.log_roc_curve(
             [round(float(v), 6) for v in fpr],

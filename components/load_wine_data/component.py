@@ -103,7 +103,7 @@ def load_wine_data(
             fuse_path = os.path.join("/gcs", bucket, blob_name)
             if os.path.isfile(fuse_path):  # Vertex AI mounts buckets with Cloud Storage FUSE
                 return fuse_path, src
-            from google.cloud import storage  # lazy: only gs:// sources without /gcs need it
+            from google.cloud import storage  # type: ignore[attr-defined]  # lazy: only gs:// sources without /gcs need it
 
             blob = storage.Client().bucket(bucket).blob(blob_name)
             if not blob.exists():

@@ -22,7 +22,7 @@ from pipelines.wine import PARAMETER_CHOICES, wine_pipeline
 # ---------------------------------------------------------------- parameters
 
 
-@dsl.component(packages_to_install=[], install_kfp_package=False)
+@dsl.component(base_image="python:3.11", packages_to_install=[], install_kfp_package=False)
 def _echo(text: str) -> str:
     return text
 
@@ -232,5 +232,30 @@ def test_bad_input_stops_the_pipeline_at_load(tmp_path: Path, wine_csv: WineCsv)
     summary = failure.value.summary
     assert not summary.succeeded
     assert [step.status for step in summary.steps] == ["failed"] + ["skipped"] * 4
-    assert "FAILURE" in summary.log_path.read_text() if summary.log_path else False
+    assert summary.log_path is not None
+    assert "ValueError" in summary.log_path.read_text()
     assert "failed" in format_summary(summary)
+
+
+@pytest.mark.slow
+def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: WineCsv) -> None:
+    """deploy_target=vertex reaches the deploy step when the model passes; the step then stops
+    before any Vertex AI call because a local model needs a staging bucket (no network here)."""
+    source = str(wine_csv(rows=80))
+    quiet = {"progress": lambda _: None}
+    common = {"source": source, "n_estimators": "10", "deploy_target": "vertex"}
+
+    gated = run_pipeline("wine", {**common, "deploy_min_roc_auc": "1.01"}, tmp_path / "a", **quiet)
+    assert _step(gated, "evaluate-wine-model").outputs["deploy"] == "false"
+    assert _step(gated, "deploy-wine-model").status == "skipped"
+
+    with pytest.raises(PipelineRunError) as failure:
+        run_pipeline(
+            "wine",
+            {**common, "deploy_min_roc_auc": "0", "serving_image": "registry.example/sk:1"},
+            tmp_path / "b",
+            **quiet,
+        )
+    assert "step 'deploy-wine-model' failed: ValueError: model " in str(failure.value)
+    assert "set staging_bucket=gs://BUCKET" in str(failure.value)
+    assert _step(failure.value.summary, "carbon-report").status == "succeeded"

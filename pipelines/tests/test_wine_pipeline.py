@@ -21,7 +21,7 @@ def normalise(document: Any) -> Any:
     """Drops what may differ between machines and kfp patch releases: ``sdkVersion``, the kfp
     pin in ``command`` and image names."""
     if isinstance(document, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for key, value in document.items():
             if key == "sdkVersion":
                 continue
@@ -81,7 +81,9 @@ def test_images_are_set_from_the_environment(tmp_path: Path) -> None:
     code = f"from pipelines import compile_pipeline; compile_pipeline('wine', {str(out)!r})"
     env = {**os.environ, "CARBON_KFP_CPU_IMAGE": image, "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO_ROOT)
-    images = {e["container"]["image"] for e in load_yaml(out)[0]["deploymentSpec"]["executors"].values()}
+    images = {
+        e["container"]["image"] for e in load_yaml(out)[0]["deploymentSpec"]["executors"].values()
+    }
     assert images == {image}
 
 

@@ -68,7 +68,9 @@ def vertex(monkeypatch: pytest.MonkeyPatch) -> FakeVertex:
 
     def model_upload(cls: type, **kwargs: Any) -> FakeModel:
         fake.calls.append(("Model.upload", kwargs))
-        model = FakeModel(f"{PARENT}/models/42@{len(fake.models) + 1}", kwargs["display_name"], fake.calls)
+        model = FakeModel(
+            f"{PARENT}/models/42@{len(fake.models) + 1}", kwargs["display_name"], fake.calls
+        )
         fake.models.append(model)
         return model
 

@@ -56,9 +56,7 @@ def test_split_is_seeded(tmp_path: Path, wine_csv: WineCsv) -> None:
 
 def test_local_source_is_honoured(tmp_path: Path, wine_csv: WineCsv) -> None:
     source = wine_csv(rows=100, duplicates=7)
-    train, test, _ = run_load(
-        tmp_path, source=str(source), quality_threshold=6, test_fraction=0.25
-    )
+    train, test, _ = run_load(tmp_path, source=str(source), quality_threshold=6, test_fraction=0.25)
     assert train.metadata["rows"] + test.metadata["rows"] == 100
     assert test.metadata["rows"] == 25
     assert train.metadata["source"] == str(source)
@@ -88,7 +86,7 @@ def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_url_source(tmp_path: Path, wine_csv: WineCsv, http_root: tuple[str, Path]) -> None:
-    base, www = http_root
+    base, _ = http_root
     wine_csv(name="www/served.csv", rows=50)
     train, test, _ = run_load(tmp_path, source=f"{base}/served.csv")
     assert train.metadata["rows"] + test.metadata["rows"] == 50
@@ -119,7 +117,7 @@ def test_gs_source_without_mount_uses_cloud_storage(
         def bucket(self, name: str) -> SimpleNamespace:
             return SimpleNamespace(blob=lambda blob: FakeBlob(name, blob))
 
-    from google.cloud import storage
+    from google.cloud import storage  # type: ignore[attr-defined]
 
     monkeypatch.setattr(storage, "Client", FakeClient)
     train, test, _ = run_load(tmp_path, source="gs://no-such-bucket-xyz/data/wine.csv")
@@ -169,7 +167,8 @@ def test_non_numeric_value_names_line_and_column(tmp_path: Path, wine_csv: WineC
     source.write_text("\n".join(lines) + "\n")
     with pytest.raises(
         ValueError,
-        match=r"text\.csv: line 6 \(data row 5\), column 'residual sugar': non-numeric value 'sweet'",
+        match=r"text\.csv: line 6 \(data row 5\), column 'residual sugar': "
+        r"non-numeric value 'sweet'",
     ):
         run_load(tmp_path, source=str(source))
 

@@ -25,7 +25,9 @@ def train_data(tmp_path: Path, wine_csv: WineCsv) -> dsl.Dataset:
     return train
 
 
-def run_train(tmp_path: Path, train: dsl.Dataset, **kwargs: object) -> tuple[dsl.Model, dsl.Metrics]:
+def run_train(
+    tmp_path: Path, train: dsl.Dataset, **kwargs: object
+) -> tuple[dsl.Model, dsl.Metrics]:
     model = dsl.Model(uri=str(tmp_path / "train" / "model"))
     kpi = dsl.Metrics(uri=str(tmp_path / "train" / "kpi_co2"))
     train_wine_model.python_func(train_data=train, model=model, kpi_co2=kpi, **kwargs)
@@ -33,7 +35,7 @@ def run_train(tmp_path: Path, train: dsl.Dataset, **kwargs: object) -> tuple[dsl
 
 
 def test_writes_model_joblib_for_vertex_serving(tmp_path: Path, train_data: dsl.Dataset) -> None:
-    model, kpi = run_train(tmp_path, train_data, n_estimators=20, max_depth=4, seed=1, n_jobs=1)
+    model, _ = run_train(tmp_path, train_data, n_estimators=20, max_depth=4, seed=1, n_jobs=1)
 
     forest = joblib.load(Path(model.path) / "model.joblib")
     assert forest.n_estimators == 20 and forest.max_depth == 4
