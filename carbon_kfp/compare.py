@@ -68,7 +68,7 @@ class CodeCarbonBackend:
             "project_name": context.project_name,
             "measure_power_secs": measure_interval_s,
             "tracking_mode": "process" if context.scope == "process" else "machine",
-            "save_to_file": False,
+            "output_methods": [],  # CodeCarbon >= 3.3: no CSV, API, logger...
             "log_level": "error",
             "allow_multiple_runs": True,
         }

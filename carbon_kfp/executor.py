@@ -81,7 +81,7 @@ def is_unresolved_placeholder(value: str) -> bool:
     return value.startswith("{{$") and value.endswith("}}")
 
 
-def resolved(name: str, value: str) -> str:
+def resolved_or_empty(name: str, value: str) -> str:
     """``value``, or ``""`` (with one warning) when it is an unresolved KFP placeholder."""
     if is_unresolved_placeholder(value):
         warn_once(f"carbon-kfp: {name}={value!r} was not resolved by this backend; ignored")
@@ -96,7 +96,7 @@ def apply_cloud_location(kwargs: dict[str, Any], cloud_location: str) -> dict[st
     resolves to on Vertex AI (``"europe-west4"``). It is ignored when empty, unresolved, or when
     ``kwargs`` already name a ``cloud_region`` (an explicit region wins).
     """
-    location = resolved("cloud_location", cloud_location.strip())
+    location = resolved_or_empty("cloud_location", cloud_location.strip())
     if not location or kwargs.get("cloud_region"):
         return dict(kwargs)
     return {**kwargs, "cloud_provider": "gcp", "cloud_region": location}
@@ -356,7 +356,10 @@ def configure_exec_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_GRACE_PERIOD_S,
         help="seconds from a forwarded SIGTERM/SIGINT to SIGKILL (default: %(default)s)",
     )
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    # Not dest="command": the top-level parser keeps the subcommand's name there.
+    parser.add_argument(
+        "child_argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run"
+    )
 
 
 def exec_command(args: argparse.Namespace) -> int:
@@ -373,7 +376,7 @@ def exec_command(args: argparse.Namespace) -> int:
     from carbon_kfp.cli import tracker_kwargs
     from carbon_kfp.tracker import EmissionsTracker
 
-    command = list(args.command)
+    command = list(args.child_argv)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
@@ -387,8 +390,8 @@ def exec_command(args: argparse.Namespace) -> int:
         metrics_path=args.metrics_path,
     )
     kwargs = apply_cloud_location(tracker_kwargs(args), args.cloud_location)
-    kwargs["pipeline_job"] = resolved("pipeline_job", kwargs.get("pipeline_job") or "")
-    kwargs["pipeline_task"] = resolved("pipeline_task", kwargs.get("pipeline_task") or "")
+    for tag in ("pipeline_job", "pipeline_task"):
+        kwargs[tag] = resolved_or_empty(tag, kwargs.get(tag) or "")
     tracker = EmissionsTracker(**kwargs, handle_signals=False)
 
     tracker.start()

@@ -367,6 +367,13 @@ class _ProgressTee:
     def isatty(self) -> bool:
         return False
 
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:
+        return self._log.encoding
+
     def _line(self, line: str) -> None:
         started = _STARTED.search(line)
         if started:

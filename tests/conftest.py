@@ -20,6 +20,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 KfpLocal = Callable[..., Path]
 
 
+@pytest.fixture
+def fresh_warn_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``warn_once`` de-duplicates per process; give the test an empty slate."""
+    from carbon_kfp import errors
+
+    monkeypatch.setattr(errors, "_seen", set())
+
+
 @pytest.fixture(scope="session")
 def kfp_pipeline_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The session's pipeline root; ``PYTHONPATH`` names this checkout while the session runs."""

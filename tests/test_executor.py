@@ -64,6 +64,7 @@ SHIM = (
     "sys.exit(exec_command(parser.parse_args()))\n"
 )
 REPO_ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.usefixtures("fresh_warn_once")
 
 # A child that runs Python code given as its one argument.
 step = carbon_container_component(
@@ -278,6 +279,15 @@ def test_unknown_metrics_name_lists_the_outputs(tmp_path: Path) -> None:
 
 
 # -- pure parts ----------------------------------------------------------------------------------
+
+
+def test_parser_fits_under_a_subcommand_parser() -> None:
+    # As cli.py registers it: the subcommand's name lives in args.command.
+    parser = argparse.ArgumentParser(prog="carbon-kfp")
+    configure_exec_parser(parser.add_subparsers(dest="command").add_parser("exec"))
+    args = parser.parse_args(["exec", "--metrics", "m", "--", "sh", "-c", "exit 3", "--", "-x"])
+    assert (args.command, args.metrics) == ("exec", "m")
+    assert args.child_argv == ["--", "sh", "-c", "exit 3", "--", "-x"]
 
 
 @pytest.mark.parametrize(

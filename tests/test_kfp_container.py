@@ -78,7 +78,7 @@ def test_spec_has_the_inputs_the_kpi_co2_output_and_the_exec_prefix() -> None:
 
 
 def load_back(original: object, path: Path) -> object:
-    compiler.Compiler().compile(original, str(path))  # type: ignore[arg-type]
+    compiler.Compiler().compile(original, str(path))
     return components.load_component_from_file(str(path))
 
 

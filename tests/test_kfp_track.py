@@ -25,7 +25,10 @@ from pipelines.config import CPU_IMAGE
 from tests.conftest import REPO_ROOT, KfpLocal
 from tests.test_executor import METRIC_KEYS
 
-pytestmark = pytest.mark.filterwarnings("ignore:You may be attemping to run a task:RuntimeWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:You may be attemping to run a task:RuntimeWarning"),
+    pytest.mark.usefixtures("fresh_warn_once"),
+]
 
 
 @dsl.component(base_image=CPU_IMAGE, packages_to_install=[], install_kfp_package=False)

@@ -36,7 +36,7 @@ from kfp.dsl import Metrics
 
 from carbon_kfp.compare import alongside, build_backends
 from carbon_kfp.errors import ConfigError, warn_once
-from carbon_kfp.executor import apply_cloud_location, resolved
+from carbon_kfp.executor import apply_cloud_location, resolved_or_empty
 from carbon_kfp.outputs import write_text_atomic
 from carbon_kfp.record import EmissionsRecord, Status
 from carbon_kfp.tracker import EmissionsTracker
@@ -166,8 +166,8 @@ def track(
     kwargs = apply_cloud_location(tracker_kwargs, cloud_location)
     kwargs["handle_signals"] = False  # SIGTERM is handled here, so kpi_co2 gets written
     tracker = EmissionsTracker(
-        pipeline_job=resolved("pipeline_job", pipeline_job),
-        pipeline_task=resolved("pipeline_task", pipeline_task),
+        pipeline_job=resolved_or_empty("pipeline_job", pipeline_job),
+        pipeline_task=resolved_or_empty("pipeline_task", pipeline_task),
         **kwargs,
     )
     backends = build_backends(

@@ -242,10 +242,15 @@ def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: 
     """deploy_target=vertex reaches the deploy step when the model passes; the step then stops
     before any Vertex AI call because a local model needs a staging bucket (no network here)."""
     source = str(wine_csv(rows=80))
-    quiet = {"progress": lambda _: None}
+
+    def quiet(_: str) -> None:
+        pass
+
     common = {"source": source, "n_estimators": "10", "deploy_target": "vertex"}
 
-    gated = run_pipeline("wine", {**common, "deploy_min_roc_auc": "1.01"}, tmp_path / "a", **quiet)
+    gated = run_pipeline(
+        "wine", {**common, "deploy_min_roc_auc": "1.01"}, tmp_path / "a", progress=quiet
+    )
     assert _step(gated, "evaluate-wine-model").outputs["deploy"] == "false"
     assert _step(gated, "deploy-wine-model").status == "skipped"
 
@@ -254,7 +259,7 @@ def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: 
             "wine",
             {**common, "deploy_min_roc_auc": "0", "serving_image": "registry.example/sk:1"},
             tmp_path / "b",
-            **quiet,
+            progress=quiet,
         )
     assert "step 'deploy-wine-model' failed: ValueError: model " in str(failure.value)
     assert "set staging_bucket=gs://BUCKET" in str(failure.value)

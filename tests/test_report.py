@@ -1,0 +1,169 @@
+"""``carbon_kfp.report``: totals, shares, Markdown/HTML escaping, record files and the CLI."""
+
+import argparse
+import dataclasses
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from carbon_kfp.record import EmissionsRecord
+from carbon_kfp.report import (
+    TOTAL_KEYS,
+    build_steps,
+    configure_report_parser,
+    default_step_name,
+    load_record,
+    metric_key,
+    render_html,
+    render_markdown,
+    report_command,
+    report_metrics,
+    step_name,
+    totals,
+)
+from tests.records import make_record
+
+EVIL = "<script>alert(1)</script>"
+
+
+def record(task: str = "", **kwargs: object) -> EmissionsRecord:
+    return dataclasses.replace(make_record(**kwargs), pipeline_task=task)  # type: ignore[arg-type]
+
+
+def test_totals_and_metrics_are_sums_of_the_steps() -> None:
+    steps = build_steps(
+        [
+            ("train", record("train", cpu_j=7.2e6, gpu_j=3.6e6, duration_s=50)),
+            ("evaluate", record("evaluate", cpu_j=3.6e5, duration_s=5)),
+        ]
+    )
+    metrics = report_metrics(steps)
+    for key in TOTAL_KEYS:
+        assert metrics[key] == pytest.approx(sum(getattr(s.record, key) for s in steps))
+    assert metrics["steps"] == 2.0
+    assert metrics["carbon_intensity_g_per_kwh"] == pytest.approx(400.0)  # both steps: 400
+    assert metrics["pue"] == pytest.approx(1.1)
+    shares = {k: v for k, v in metrics.items() if k.startswith("emissions_share_")}
+    assert set(shares) == {"emissions_share_train", "emissions_share_evaluate"}
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert shares["emissions_share_train"] > shares["emissions_share_evaluate"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 1e9), st.floats(0, 1e9), st.floats(0, 1e9), st.floats(0.001, 1e6)),
+        max_size=6,
+    )
+)
+def test_metrics_are_finite_and_shares_add_up(parts: list[tuple[float, ...]]) -> None:
+    steps = build_steps(
+        ("step", make_record(cpu_j=cpu, gpu_j=gpu, ram_j=ram, duration_s=d))
+        for cpu, gpu, ram, d in parts
+    )
+    metrics = report_metrics(steps)
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert metrics["energy_kwh"] == pytest.approx(math.fsum(s.record.energy_kwh for s in steps))
+    shares = [v for k, v in metrics.items() if k.startswith("emissions_share_")]
+    assert len(shares) == len(steps)
+    assert all(0.0 <= share <= 1.0 for share in shares)
+    assert sum(shares) == pytest.approx(1.0 if metrics["emissions_kg"] > 0 else 0.0)
+
+
+def test_no_steps_and_no_energy_render_without_dividing_by_zero() -> None:
+    for steps in (build_steps([]), build_steps([("idle", make_record(cpu_j=0.0))])):
+        metrics = report_metrics(steps)
+        assert all(math.isfinite(v) for v in metrics.values())
+        assert "carbon_intensity_g_per_kwh" not in metrics
+        assert render_markdown(steps) and "<svg" in render_html(steps)
+
+
+def test_repeated_names_are_made_unique_and_keys_do_not_collide() -> None:
+    steps = build_steps([("train", record()), ("train", record()), ("Train!", record())])
+    assert [s.name for s in steps] == ["train", "train #2", "Train!"]
+    keys = [k for k in report_metrics(steps) if k.startswith("emissions_share_")]
+    assert keys == ["emissions_share_train", "emissions_share_train_2", "emissions_share_train_3"]
+    assert metric_key("Load wine/data (v2)") == "load_wine_data_v2"
+
+
+def test_step_names_prefer_the_pipeline_task() -> None:
+    assert step_name(record("train"), "fallback") == "train"
+    assert step_name(record("", task_name="epoch-1"), "fallback") == "epoch-1"
+    assert step_name(record(""), "fallback") == "fallback"
+    assert default_step_name(Path("/root/run-1/train-model/kpi_co2")) == "train-model"
+    assert default_step_name(Path("/tmp/evaluate.json")) == "evaluate"
+
+
+def test_html_escapes_every_string_and_has_no_script() -> None:
+    steps = build_steps(
+        [(EVIL, record(EVIL, warnings=('<img src=x onerror="alert(2)">',))), ("ok", record())]
+    )
+    page = render_html(steps, title=EVIL)
+    assert "<script" not in page and "<img" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("&lt;script&gt;") >= 4  # title, heading, chart label, table cell
+    assert "onerror=&quot;alert(2)&quot;" in page
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert "&lt;script&gt;" in svg
+    assert len(re.findall(r"<rect ", svg)) >= 4 + 2  # legend + a bar segment per step
+
+
+def test_markdown_escapes_html_and_table_breakers() -> None:
+    steps = build_steps([(f"{EVIL} | x\ny", record())])
+    markdown = render_markdown(steps)
+    assert "<script>" not in markdown
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; \\| x y |" in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("|")]
+    assert len({len(re.findall(r"(?<!\\)\|", line)) for line in rows}) == 1  # same columns
+
+
+def test_load_record_round_trips_and_names_bad_files(tmp_path: Path) -> None:
+    original = record("train")
+    good = tmp_path / "kpi_co2"
+    good.write_text(original.to_json())
+    assert load_record(good) == original
+
+    nulls = json.loads(original.to_json()) | {"emissions_high_kg": None}
+    (tmp_path / "nulls.json").write_text(json.dumps(nulls))
+    steps = build_steps([("train", load_record(tmp_path / "nulls.json"))])
+    assert report_metrics(steps)["emissions_high_kg"] == 0.0
+
+    cases = {"text.json": "not json", "list.json": "[1]", "partial.json": '{"run_id": "x"}'}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=re.escape(str(tmp_path / name))):
+            load_record(tmp_path / name)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    configure_report_parser(parser)
+    return parser.parse_args(argv)
+
+
+def test_report_command_writes_outputs_or_prints_markdown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for task in ("train", "evaluate"):
+        (tmp_path / task).mkdir()
+        (tmp_path / task / "kpi_co2").write_text(record().to_json())
+    files = [str(tmp_path / "train" / "kpi_co2"), str(tmp_path / "evaluate" / "kpi_co2")]
+
+    assert report_command(parse(files)) == 0
+    assert "| train |" in capsys.readouterr().out
+
+    out = tmp_path / "out"
+    argv = [*files, "--markdown", f"{out}/r.md", "--html", f"{out}/r.html"]
+    assert report_command(parse([*argv, "--metrics-json", f"{out}/m.json", "--title", "T"])) == 0
+    assert capsys.readouterr().out == ""
+    assert (out / "r.md").read_text().startswith("# T\n")
+    assert "| evaluate |" in (out / "r.md").read_text()
+    assert "<title>T</title>" in (out / "r.html").read_text()
+    metrics = json.loads((out / "m.json").read_text())
+    assert metrics["emissions_kg"] == pytest.approx(
+        totals(build_steps([("a", record())] * 2))["emissions_kg"]
+    )
