@@ -1,0 +1,128 @@
+"""The ``carbon-kfp`` command line, run as users run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from carbon_kfp import cli
+from carbon_kfp.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def carbon_kfp(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "carbon_kfp.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_parse_params() -> None:
+    assert cli.parse_params(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
+    for bad in (["novalue"], ["=1"], ["a=1", "a=2"]):
+        with pytest.raises(ConfigError, match="--param"):
+            cli.parse_params(bad)
+
+
+def test_kit_root_from_env_and_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(cli.KIT_ROOT_ENV, str(REPO))
+    assert cli.kit_root() == REPO
+    monkeypatch.setenv(cli.KIT_ROOT_ENV, str(tmp_path))
+    with pytest.raises(ConfigError, match=cli.KIT_ROOT_ENV):
+        cli.kit_root()
+
+
+def test_regions_lists_gcp_regions_with_intensity() -> None:
+    done = carbon_kfp("regions", "--year", "2024")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.split()[1] == "europe-west4" for line in lines)
+    assert all("gCO2/kWh" in line and "(2024)" in line for line in lines)
+
+
+def test_bad_configuration_exits_2_with_the_value_named(tmp_path: Path) -> None:
+    done = carbon_kfp(
+        "exec", "--executor-output", str(tmp_path / "out.json"), "--metrics-path",
+        str(tmp_path / "m"), "--country-iso-code", "XYZ", "--", "true",
+    )
+    assert done.returncode == 2
+    assert "XYZ" in done.stderr
+
+
+def test_unknown_pipeline_parameter_exits_2(tmp_path: Path) -> None:
+    done = carbon_kfp("run", "wine", "--param", "n_estimatorz=3", "--output", str(tmp_path))
+    assert done.returncode == 2
+    assert "n_estimatorz" in done.stderr and "n_estimators" in done.stderr
+
+
+@pytest.mark.slow
+def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
+    done = carbon_kfp("run", "wine", "--param", "n_estimators=50", "--output", str(tmp_path),
+                      cwd=tmp_path)
+    assert done.returncode == 0, done.stderr + done.stdout
+    table = done.stdout
+    for step in ("load-wine-data", "train-wine-model", "evaluate-wine-model", "carbon-report"):
+        assert step in table
+    assert "carbon-report.html" in table
+    assert list(tmp_path.glob("*/carbon-report.html"))
+
+
+class RecordingPipelineJob:
+    """Stands in for google.cloud.aiplatform.PipelineJob: records what would be sent."""
+
+    created: list[dict[str, Any]] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        self.resource_name = "projects/p/locations/europe-west4/pipelineJobs/wine-123"
+        RecordingPipelineJob.created.append({"init": kwargs})
+
+    def submit(self, service_account: str | None = None) -> None:
+        RecordingPipelineJob.created[-1]["submit"] = {"service_account": service_account}
+
+    def run(self, service_account: str | None = None) -> None:  # pragma: no cover - wait=True
+        raise AssertionError("run() is only for --wait")
+
+
+def test_submit_sends_typed_parameters_and_explicit_settings(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from google.cloud import aiplatform
+
+    RecordingPipelineJob.created = []
+    monkeypatch.setattr(aiplatform, "PipelineJob", RecordingPipelineJob)
+    code = cli.main([
+        "submit", "wine", "--project", "p", "--region", "europe-west4",
+        "--pipeline-root", "gs://bucket/root", "--service-account", "sa@p.iam.gserviceaccount.com",
+        "--param", "n_estimators=50", "--param", "deploy_target=vertex",
+    ])
+    assert code == 0
+    assert "pipelineJobs/wine-123" in capsys.readouterr().out
+    (call,) = RecordingPipelineJob.created
+    init = call["init"]
+    assert init["project"] == "p" and init["location"] == "europe-west4"
+    assert init["pipeline_root"] == "gs://bucket/root"
+    assert init["enable_caching"] is True
+    assert init["display_name"] == "wine-carbon-kfp"
+    assert init["parameter_values"]["n_estimators"] == 50
+    assert init["parameter_values"]["deploy_target"] == "vertex"
+    assert init["parameter_values"]["cloud_location"] == "europe-west4"
+    assert init["template_path"].endswith(".yaml")
+    assert call["submit"] == {"service_account": "sa@p.iam.gserviceaccount.com"}
+
+
+def test_submit_rejects_a_non_gcs_pipeline_root(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["submit", "wine", "--project", "p", "--region", "us-central1",
+                     "--pipeline-root", "/tmp/root"])
+    assert code == 2
+    assert "gs://" in capsys.readouterr().err
