@@ -3,17 +3,22 @@
 Configuration errors are ``ValueError`` subclasses raised at construction (DESIGN §5); measurement
 faults are never raised to the caller but reported once through :func:`warn_once` and kept in the
 record.
+
+:mod:`logging` and :mod:`difflib` are imported where they are used, not here: this module is on
+``import carbon_kfp``'s path, and the two cost about 3 ms there while most runs never warn.
 """
 
 from __future__ import annotations
 
-import difflib
-import logging
 import threading
 import warnings
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-logger = logging.getLogger("carbon_kfp")
+if TYPE_CHECKING:
+    import logging
+
+LOGGER_NAME = "carbon_kfp"
 
 _seen: set[str] = set()
 _seen_lock = threading.Lock()
@@ -27,17 +32,29 @@ class ConfigError(ValueError):
     """A bad argument or environment value, named in the message with what was expected."""
 
 
+def get_logger(name: str = LOGGER_NAME) -> logging.Logger:
+    """The ``carbon_kfp`` logger (or a child of it, e.g. ``__name__``), importing logging lazily."""
+    import logging
+
+    return logging.getLogger(name)
+
+
 def warn_once(message: str) -> None:
     """Emit ``message`` as a :class:`CarbonKfpWarning` and a log line, once per process."""
     with _seen_lock:
         if message in _seen:
             return
         _seen.add(message)
-    logger.warning(message)
+    get_logger().warning(message)
     warnings.warn(message, CarbonKfpWarning, stacklevel=3)
 
 
-def close_matches(value: str, valid: Iterable[str], n: int = 5) -> str:
-    """``"; closest valid: a, b, c"`` for an error message, or ``""`` when nothing is close."""
-    matches = difflib.get_close_matches(value, list(valid), n=n, cutoff=0.5)
+def close_matches(value: str, valid: Iterable[str], n: int = 5, cutoff: float = 0.5) -> str:
+    """``"; closest valid: a, b, c"`` for an error message, or ``""`` when nothing is close.
+
+    ``cutoff`` is :func:`difflib.get_close_matches`' similarity threshold (0-1).
+    """
+    import difflib
+
+    matches = difflib.get_close_matches(value, list(valid), n=n, cutoff=cutoff)
     return f"; closest valid: {', '.join(matches)}" if matches else ""

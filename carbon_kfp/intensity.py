@@ -24,19 +24,18 @@ used and a warning says so. The year used is recorded in :attr:`GridIntensity.ye
 from __future__ import annotations
 
 import csv
-import difflib
 import functools
 import io
 import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 
 from carbon_kfp.errors import ConfigError, close_matches, warn_once
 from carbon_kfp.location import CLOUD_PROVIDERS, normalize_cloud_provider
-from carbon_kfp.tables import DataFileError, parse_float, read_rows, read_text
+from carbon_kfp.tables import DataFileError, parse_float, read_rows, read_rows_where, read_text
 
 #: Accepted data years (inclusive). Data years outside this range are configuration mistakes.
 YEAR_MIN = 1990
@@ -259,9 +258,31 @@ def _iso_tables() -> tuple[Mapping[str, str], Mapping[str, str]]:
 
 @functools.cache
 def _owid_series() -> Mapping[str, _OwidSeries]:
-    """OWID code -> yearly series (ascending years); aggregates without a code are left out."""
+    """OWID code -> yearly series (ascending years); aggregates without a code are left out.
+
+    Parses the whole table (~10 ms): only for questions about every entity (names, hints). A
+    lookup of one place uses :func:`_owid_series_of`.
+    """
+    return _series_by_code(enumerate(read_rows(_OWID_PATH), start=2))
+
+
+@functools.cache
+def _owid_series_of(code: str) -> _OwidSeries | None:
+    """The yearly series of one OWID code, or ``None``; equal to ``_owid_series().get(code)``.
+
+    Parses only the lines that contain ``,<code>,`` (the code is the second column), so a run
+    located by one country does not pay for parsing every other one.
+    """
+    if not code:
+        return None
+    rows = read_rows_where(_OWID_PATH, lambda line: f",{code}," in line)
+    return _series_by_code((line, row) for line, row in rows if row["Code"] == code).get(code)
+
+
+def _series_by_code(numbered_rows: Iterable[tuple[int, Mapping[str, str]]]) -> dict[str, _OwidSeries]:
+    """Group ``(line number, OWID row)`` pairs into series by code. Raises DataFileError."""
     collected: dict[str, tuple[str, dict[int, float]]] = {}
-    for line, row in enumerate(read_rows(_OWID_PATH), start=2):
+    for line, row in numbered_rows:
         code = row["Code"]
         if not code:
             continue
@@ -283,7 +304,7 @@ def _owid_code(iso3: str) -> str:
 
 def _country_name(iso3: str) -> str:
     """OWID's name for the country (``"United States"``), else the ISO name, else ``""``."""
-    series = _owid_series().get(_owid_code(iso3))
+    series = _owid_series_of(_owid_code(iso3))
     if series is not None:
         return series.entity
     return _iso_tables()[1].get(iso3, "")
@@ -401,8 +422,7 @@ def _close_country_codes(code: str) -> str:
         candidates = sorted(a2 for a2, a3 in iso2_to_iso3.items() if a3 in with_data)
     else:
         candidates = sorted(with_data)
-    matches = difflib.get_close_matches(code, candidates, n=5, cutoff=0.3)
-    return f"; closest valid: {', '.join(matches)}" if matches else close_matches(code, candidates)
+    return close_matches(code, candidates, cutoff=0.3)
 
 
 @dataclass(frozen=True)
@@ -480,7 +500,7 @@ def _by_region(provider: str, region: str, year: int | None) -> _Found:
 
 def _by_country(value: str, year: int | None) -> _Found:
     iso3 = _normalize_country(value)
-    series = _owid_series().get(_owid_code(iso3))
+    series = _owid_series_of(_owid_code(iso3))
     if series is None:
         raise ConfigError(
             f"no grid intensity for country {value!r} ({_country_name(iso3) or iso3}) in the OWID "
@@ -503,7 +523,9 @@ def _by_country(value: str, year: int | None) -> _Found:
 
 
 def _world_default(year: int | None, provider: str) -> GridIntensity:
-    series = _owid_series()[_OWID_WORLD]
+    series = _owid_series_of(_OWID_WORLD)
+    if series is None:
+        raise DataFileError(f"carbon_kfp/data/{_OWID_PATH} has no {_OWID_WORLD} (world) rows")
     used, forward = _pick_year(series.years, year)
     g_per_kwh = series.at(used)
     why = (

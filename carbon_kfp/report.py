@@ -100,12 +100,16 @@ def build_steps(named_records: Iterable[tuple[str, EmissionsRecord]]) -> tuple[S
 
     ParallelFor iterations share one task name, so repeats are normal.
     """
-    seen: dict[str, int] = {}
+    used: set[str] = set()
     steps = []
     for name, record in named_records:
-        base = name.strip() or "step"
-        seen[base] = seen.get(base, 0) + 1
-        steps.append(Step(base if seen[base] == 1 else f"{base} #{seen[base]}", record))
+        base = unique = name.strip() or "step"
+        count = 1
+        while unique in used:  # also steers clear of a given name that looks like "a #2"
+            count += 1
+            unique = f"{base} #{count}"
+        used.add(unique)
+        steps.append(Step(unique, record))
     return tuple(steps)
 
 
@@ -284,10 +288,11 @@ def _esc(text: str) -> str:
 def render_chart_svg(steps: Iterable[Step]) -> str:
     """An inline SVG: one horizontal bar per step, stacked CPU / GPU / RAM / PUE overhead (kWh).
 
-    Bars are scaled to the largest step; a pipeline without energy draws empty bars.
+    Bars are scaled to the largest step; a pipeline without energy draws empty bars. Labels
+    longer than 28 characters are cut with an ellipsis (the full name is the label's tooltip).
     """
     steps = tuple(steps)
-    label_w, bar_w, value_w, row_h, top = 200, 440, 100, 26, 34
+    label_w, bar_w, value_w, row_h, top = 200, 440, 120, 26, 34
     width = label_w + bar_w + value_w
     height = top + row_h * max(1, len(steps)) + 10
     largest_kwh = max((sum(step.device_energy_kwh()) for step in steps), default=0.0)
@@ -304,8 +309,10 @@ def render_chart_svg(steps: Iterable[Step]) -> str:
         legend_x += 24 + 8 * len(label)
     for index, step in enumerate(steps):
         y = top + index * row_h
+        label = step.name if len(step.name) <= 28 else step.name[:27] + "\u2026"  # fits 200 px
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{_esc(step.name)}</text>'
+            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{_esc(label)}'
+            f"<title>{_esc(step.name)}</title></text>"
         )
         x = float(label_w)
         for (label, colour), kwh in zip(_SEGMENTS, step.device_energy_kwh(), strict=True):

@@ -10,6 +10,7 @@ import csv
 import functools
 import io
 import math
+from collections.abc import Callable
 from importlib import resources
 
 
@@ -44,23 +45,50 @@ def read_rows(relative_path: str, *, skip_lines: int = 0) -> tuple[dict[str, str
     for _ in range(skip_lines):
         lines.readline()
     reader = csv.reader(lines)
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
+    header = _header(relative_path, next(reader, None))
+    return tuple(
+        _row(relative_path, header, cells, reader.line_num + skip_lines)
+        for cells in reader
+        if cells
+    )
+
+
+def read_rows_where(
+    relative_path: str, keep: Callable[[str], bool]
+) -> tuple[tuple[int, dict[str, str]], ...]:
+    """``(line number, row)`` of the rows of a packaged CSV file whose raw line ``keep`` accepts.
+
+    For answering one question from a big table without parsing all of it: only the header and
+    the accepted lines are parsed, into the same dicts :func:`read_rows` gives. Valid for files
+    with one record per line (no quoted line breaks), which every packaged table is (a test
+    checks). Not cached: callers cache their answer.
+
+    Raises:
+        DataFileError: missing or empty file, or an accepted row whose field count differs from
+            the header's (rows not accepted are not checked).
+    """
+    lines = read_text(relative_path).splitlines()
+    header = _header(relative_path, next(csv.reader(lines[:1]), None))
+    return tuple(
+        (number, _row(relative_path, header, next(csv.reader([line])), number))
+        for number, line in enumerate(lines[1:], start=2)
+        if line and keep(line)
+    )
+
+
+def _header(relative_path: str, cells: list[str] | None) -> list[str]:
+    if cells is None:
+        raise DataFileError(f"carbon_kfp/data/{relative_path} is empty; expected a header")
+    return [name.strip() for name in cells]
+
+
+def _row(relative_path: str, header: list[str], cells: list[str], line: int) -> dict[str, str]:
+    if len(cells) != len(header):
         raise DataFileError(
-            f"carbon_kfp/data/{relative_path} is empty; expected a header"
-        ) from None
-    rows = []
-    for row in reader:
-        if not row:
-            continue
-        if len(row) != len(header):
-            raise DataFileError(
-                f"carbon_kfp/data/{relative_path} line {reader.line_num + skip_lines}: "
-                f"{len(row)} fields, expected {len(header)} ({', '.join(header)})"
-            )
-        rows.append(dict(zip(header, (cell.strip() for cell in row), strict=True)))
-    return tuple(rows)
+            f"carbon_kfp/data/{relative_path} line {line}: "
+            f"{len(cells)} fields, expected {len(header)} ({', '.join(header)})"
+        )
+    return dict(zip(header, (cell.strip() for cell in cells), strict=True))
 
 
 def parse_float(value: str, *, where: str) -> float:

@@ -3,8 +3,8 @@
 The command line is the compiled ``carbon_container_component``'s, with placeholders resolved by
 ``kfp.local``'s resolver against an executor input built by ``kfp.local`` (the Docker runner's
 path, minus Docker); the executor output is read back with ``kfp.local``'s reader. Only the
-leading ``carbon-kfp exec`` is swapped for this interpreter, so the tests do not depend on the
-script being installed or registered.
+leading ``carbon-kfp`` script is swapped for ``python -m carbon_kfp.cli``, so the tests do not
+depend on the script being on ``PATH``.
 """
 
 from __future__ import annotations
@@ -56,13 +56,6 @@ METRIC_KEYS = {
     "carbon_intensity_g_per_kwh",
     "pue",
 }
-SHIM = (
-    "import argparse, sys\n"
-    "from carbon_kfp.executor import configure_exec_parser, exec_command\n"
-    "parser = argparse.ArgumentParser(prog='carbon-kfp exec')\n"
-    "configure_exec_parser(parser)\n"
-    "sys.exit(exec_command(parser.parse_args()))\n"
-)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("fresh_warn_once")
 
@@ -119,7 +112,7 @@ def launch(root: Path, code: str, grace_period_s: float | None = None) -> Launch
     )
     assert command[:2] == ["carbon-kfp", "exec"]
     extra = ["--grace-period-s", str(grace_period_s)] if grace_period_s is not None else []
-    command = [sys.executable, "-c", SHIM, *extra, *command[2:]]
+    command = [sys.executable, "-m", "carbon_kfp.cli", "exec", *extra, *command[2:]]
     return Launch(command, executor_input, component_spec, task_root)
 
 
@@ -268,6 +261,15 @@ NO_OUTPUT_FILE = {"outputs": {"artifacts": {"kpi_co2": {"artifacts": [{"uri": "/
 def test_bad_configuration_fails_before_running(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         exec_command(parse(argv))
+
+
+def test_cli_reports_configuration_errors_with_exit_code_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from carbon_kfp.cli import main
+
+    assert main(["exec", "--executor-output", "x.json", "--metrics-path", "m"]) == 2
+    assert "carbon-kfp exec: error: no command to run" in capsys.readouterr().err
 
 
 def test_unknown_metrics_name_lists_the_outputs(tmp_path: Path) -> None:

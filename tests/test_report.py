@@ -90,6 +90,21 @@ def test_repeated_names_are_made_unique_and_keys_do_not_collide() -> None:
     assert metric_key("Load wine/data (v2)") == "load_wine_data_v2"
 
 
+@given(st.lists(st.sampled_from(["a", "a #2", "b", " ", "a #3"]), max_size=8))
+def test_step_names_are_always_unique(names: list[str]) -> None:
+    steps = build_steps((name, make_record()) for name in names)
+    assert len({s.name for s in steps}) == len(names)
+    metrics = report_metrics(steps)
+    assert len([k for k in metrics if k.startswith("emissions_share_")]) == len(names)
+
+
+def test_long_names_are_cut_in_the_chart_only() -> None:
+    name = "x" * 40
+    page = render_html(build_steps([(name, record())]))
+    assert f">{'x' * 27}\u2026<title>{name}</title>" in page
+    assert f"<td>{name}</td>" in page
+
+
 def test_step_names_prefer_the_pipeline_task() -> None:
     assert step_name(record("train"), "fallback") == "train"
     assert step_name(record("", task_name="epoch-1"), "fallback") == "epoch-1"

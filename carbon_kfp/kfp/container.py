@@ -3,7 +3,8 @@
 :func:`carbon_container_component` builds a ``@dsl.container_component`` from an image and a
 command; :func:`carbon_exec_command` gives the ``carbon-kfp exec ... --`` prefix for a container
 component written by hand. The image must carry carbon-kfp (the ``carbon-kfp`` script); nothing is
-installed at run time.
+installed at run time. Locally such components run on ``kfp.local.DockerRunner``
+(``SubprocessRunner`` runs only lightweight Python components).
 
 The wrapper learns where to write from the executor input (``{{$}}``) and the artifact's
 ``.path`` placeholder, which the backend resolves (``/gcs/...`` on Vertex AI, a local path in
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kfp import dsl
@@ -183,5 +184,4 @@ def carbon_container_component(
     spec.__doc__ = description or f"Runs {' '.join(command)} under carbon-kfp exec (kpi_co2)."
     spec.__signature__ = signature  # type: ignore[attr-defined]
     spec.__annotations__ = {n: p.annotation for n, p in signature.parameters.items()}
-    factory: Callable[[Callable[..., dsl.ContainerSpec]], Any] = dsl.container_component
-    return factory(spec)
+    return dsl.container_component(spec)
