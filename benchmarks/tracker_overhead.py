@@ -159,7 +159,8 @@ def main() -> None:
         ("idle_cpu_pct", "CPU % of 1 core", "<= 0.05"),
         ("rss_delta_mib", "RSS delta MiB", "<= 5"),
     ]
-    print(f"\nidle sampling window {args.idle_s:g} s at a 1 s interval; python {sys.version.split()[0]}")
+    python_version = sys.version.split()[0]
+    print(f"\nidle sampling window {args.idle_s:g} s at a 1 s interval; python {python_version}")
     header = f"{'metric':<18}" + "".join(f"{tool:>16}" for tool in rows) + f"{'target':>12}"
     print(header)
     print("-" * len(header))

@@ -38,6 +38,10 @@ def make_record(
         },
     )
     return build_record(
-        make_context(), Snapshot(0.0, {}), end, timestamp="2026-11-27T00:00:00+00:00",
-        status="completed", **kwargs,  # type: ignore[arg-type]
+        make_context(),
+        Snapshot(0.0, {}),
+        end,
+        timestamp="2026-11-27T00:00:00+00:00",
+        status="completed",
+        **kwargs,  # type: ignore[arg-type]
     )

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -52,8 +52,15 @@ def test_regions_lists_gcp_regions_with_intensity() -> None:
 
 def test_bad_configuration_exits_2_with_the_value_named(tmp_path: Path) -> None:
     done = carbon_kfp(
-        "exec", "--executor-output", str(tmp_path / "out.json"), "--metrics-path",
-        str(tmp_path / "m"), "--country-iso-code", "XYZ", "--", "true",
+        "exec",
+        "--executor-output",
+        str(tmp_path / "out.json"),
+        "--metrics-path",
+        str(tmp_path / "m"),
+        "--country-iso-code",
+        "XYZ",
+        "--",
+        "true",
     )
     assert done.returncode == 2
     assert "XYZ" in done.stderr
@@ -67,8 +74,9 @@ def test_unknown_pipeline_parameter_exits_2(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
-    done = carbon_kfp("run", "wine", "--param", "n_estimators=50", "--output", str(tmp_path),
-                      cwd=tmp_path)
+    done = carbon_kfp(
+        "run", "wine", "--param", "n_estimators=50", "--output", str(tmp_path), cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     table = done.stdout
     for step in ("load-wine-data", "train-wine-model", "evaluate-wine-model", "carbon-report"):
@@ -80,7 +88,7 @@ def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
 class RecordingPipelineJob:
     """Stands in for google.cloud.aiplatform.PipelineJob: records what would be sent."""
 
-    created: list[dict[str, Any]] = []
+    created: ClassVar[list[dict[str, Any]]] = []
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs = kwargs
@@ -101,11 +109,24 @@ def test_submit_sends_typed_parameters_and_explicit_settings(
 
     RecordingPipelineJob.created = []
     monkeypatch.setattr(aiplatform, "PipelineJob", RecordingPipelineJob)
-    code = cli.main([
-        "submit", "wine", "--project", "p", "--region", "europe-west4",
-        "--pipeline-root", "gs://bucket/root", "--service-account", "sa@p.iam.gserviceaccount.com",
-        "--param", "n_estimators=50", "--param", "deploy_target=vertex",
-    ])
+    code = cli.main(
+        [
+            "submit",
+            "wine",
+            "--project",
+            "p",
+            "--region",
+            "europe-west4",
+            "--pipeline-root",
+            "gs://bucket/root",
+            "--service-account",
+            "sa@p.iam.gserviceaccount.com",
+            "--param",
+            "n_estimators=50",
+            "--param",
+            "deploy_target=vertex",
+        ]
+    )
     assert code == 0
     assert "pipelineJobs/wine-123" in capsys.readouterr().out
     (call,) = RecordingPipelineJob.created
@@ -122,7 +143,17 @@ def test_submit_sends_typed_parameters_and_explicit_settings(
 
 
 def test_submit_rejects_a_non_gcs_pipeline_root(capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["submit", "wine", "--project", "p", "--region", "us-central1",
-                     "--pipeline-root", "/tmp/root"])
+    code = cli.main(
+        [
+            "submit",
+            "wine",
+            "--project",
+            "p",
+            "--region",
+            "us-central1",
+            "--pipeline-root",
+            "/tmp/root",
+        ]
+    )
     assert code == 2
     assert "gs://" in capsys.readouterr().err

@@ -116,7 +116,9 @@ def test_trapezoid_of_fewer_than_two_samples_is_zero() -> None:
     min_w=st.floats(0, 5, allow_nan=False),
     extra_w=st.floats(0, 10, allow_nan=False),
 )
-def test_linear_model_is_bounded_by_idle_and_full_load(vcpus, busy_fraction, wall_s, min_w, extra_w):
+def test_linear_model_is_bounded_by_idle_and_full_load(
+    vcpus, busy_fraction, wall_s, min_w, extra_w
+):
     max_w = min_w + extra_w
     busy_cpu_s = vcpus * wall_s * busy_fraction
     energy_j = linear_power_model_energy_j(

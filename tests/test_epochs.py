@@ -92,7 +92,10 @@ def test_budget_exceeded_raises_once(constant_power_host) -> None:
 def test_budget_callback_fires_once_instead_of_raising(constant_power_host) -> None:
     fired: list[CarbonBudgetExceeded] = []
     tracker = tracker_on(
-        constant_power_host, epochs=50, monitor_epochs=2, budget_kg=1e-9,
+        constant_power_host,
+        epochs=50,
+        monitor_epochs=2,
+        budget_kg=1e-9,
         on_budget_exceeded=fired.append,
     ).start()
     run_epochs(tracker, 5, epoch_s=0.02)

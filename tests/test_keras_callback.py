@@ -6,15 +6,16 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from carbon_kfp.integrations.keras import CarbonCallback  # noqa: E402
+from carbon_kfp.integrations.keras import CarbonCallback
 
 
 def tiny_model() -> keras.Model:
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)]
+    )
     model.compile(optimizer="sgd", loss="mse")
     return model
 
@@ -23,8 +24,11 @@ def test_callback_records_epochs_and_predicts(tmp_path) -> None:
     x = np.random.default_rng(0).normal(size=(256, 8)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
     callback = CarbonCallback(
-        monitor_epochs=1, carbon_intensity_g_per_kwh=250.0, scope="process",
-        measure_interval_s=0.05, output_dir=tmp_path,
+        monitor_epochs=1,
+        carbon_intensity_g_per_kwh=250.0,
+        scope="process",
+        measure_interval_s=0.05,
+        output_dir=tmp_path,
     )
     history = tiny_model().fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[callback])
     record = callback.record
@@ -40,7 +44,9 @@ def test_callback_records_epochs_and_predicts(tmp_path) -> None:
 def test_budget_stops_training(tmp_path) -> None:
     x = np.zeros((64, 8), dtype="float32")
     callback = CarbonCallback(
-        budget_kg=1e-12, carbon_intensity_g_per_kwh=250.0, scope="process",
+        budget_kg=1e-12,
+        carbon_intensity_g_per_kwh=250.0,
+        scope="process",
         measure_interval_s=0.05,
     )
     history = tiny_model().fit(x, x[:, :1], epochs=20, verbose=0, callbacks=[callback])

@@ -9,26 +9,75 @@ from pathlib import Path
 import pytest
 
 from carbon_kfp.errors import CarbonKfpWarning
-from carbon_kfp.outputs import CODECARBON_COLUMNS, CSV_COLUMNS, append_csv, csv_row, write_text_atomic
+from carbon_kfp.outputs import (
+    CODECARBON_COLUMNS,
+    CSV_COLUMNS,
+    append_csv,
+    csv_row,
+    write_text_atomic,
+)
 from tests.records import make_record
 
 CODECARBON_3_3_2 = (
-    "timestamp, project_name, run_id, experiment_id, duration, emissions, emissions_rate, "
-    "cpu_power, gpu_power, ram_power, cpu_energy, gpu_energy, ram_energy, energy_consumed, "
-    "water_consumed, country_name, country_iso_code, region, cloud_provider, cloud_region, os, "
-    "python_version, codecarbon_version, cpu_count, cpu_model, gpu_count, gpu_model, longitude, "
-    "latitude, ram_total_size, tracking_mode, cpu_utilization_percent, gpu_utilization_percent, "
-    "ram_utilization_percent, ram_used_gb, on_cloud, pue, wue"
-).split(", ")
+    "timestamp",
+    "project_name",
+    "run_id",
+    "experiment_id",
+    "duration",
+    "emissions",
+    "emissions_rate",
+    "cpu_power",
+    "gpu_power",
+    "ram_power",
+    "cpu_energy",
+    "gpu_energy",
+    "ram_energy",
+    "energy_consumed",
+    "water_consumed",
+    "country_name",
+    "country_iso_code",
+    "region",
+    "cloud_provider",
+    "cloud_region",
+    "os",
+    "python_version",
+    "codecarbon_version",
+    "cpu_count",
+    "cpu_model",
+    "gpu_count",
+    "gpu_model",
+    "longitude",
+    "latitude",
+    "ram_total_size",
+    "tracking_mode",
+    "cpu_utilization_percent",
+    "gpu_utilization_percent",
+    "ram_utilization_percent",
+    "ram_used_gb",
+    "on_cloud",
+    "pue",
+    "wue",
+)
 
 
 def test_codecarbon_columns_come_first_in_codecarbon_order() -> None:
     assert len(CODECARBON_3_3_2) == 38
-    assert CODECARBON_COLUMNS == tuple(CODECARBON_3_3_2)
+    assert tuple(CODECARBON_3_3_2) == CODECARBON_COLUMNS
     assert CSV_COLUMNS[:38] == tuple(CODECARBON_3_3_2)
-    for ours in ("cpu_method", "gpu_method", "ram_method", "intensity_source", "intensity_year",
-                 "emissions_low", "emissions_high", "tracker_version", "task_name",
-                 "pipeline_job", "pipeline_task", "node_rank"):
+    for ours in (
+        "cpu_method",
+        "gpu_method",
+        "ram_method",
+        "intensity_source",
+        "intensity_year",
+        "emissions_low",
+        "emissions_high",
+        "tracker_version",
+        "task_name",
+        "pipeline_job",
+        "pipeline_task",
+        "node_rank",
+    ):
         assert ours in CSV_COLUMNS[38:]
 
 
@@ -47,7 +96,7 @@ def test_row_values_are_the_record_in_codecarbon_units(tmp_path: Path) -> None:
 
 
 def _writer(path: str, flushes: int) -> None:
-    record = make_record(task_name="line,with \"quotes\"\nand newline")
+    record = make_record(task_name='line,with "quotes"\nand newline')
     for _ in range(flushes):
         append_csv(record, Path(path))
 
@@ -65,7 +114,7 @@ def test_eight_processes_fifty_flushes_give_400_whole_rows(tmp_path: Path) -> No
         rows = list(csv.reader(handle))
     assert rows[0] == list(CSV_COLUMNS)
     assert len(rows) == 401
-    expected = csv_row(make_record(task_name="line,with \"quotes\"\nand newline"))
+    expected = csv_row(make_record(task_name='line,with "quotes"\nand newline'))
     for row in rows[1:]:
         assert len(row) == len(CSV_COLUMNS)
         assert row[CSV_COLUMNS.index("task_name")] == expected[CSV_COLUMNS.index("task_name")]

@@ -14,9 +14,19 @@ from carbon_kfp.sensors.base import Reading
 from tests.records import make_context, make_record
 
 DESIGN_METRIC_KEYS = {
-    "emissions_kg", "emissions_low_kg", "emissions_high_kg", "energy_kwh", "cpu_energy_kwh",
-    "gpu_energy_kwh", "ram_energy_kwh", "duration_s", "cpu_power_w", "gpu_power_w",
-    "ram_power_w", "carbon_intensity_g_per_kwh", "pue",
+    "emissions_kg",
+    "emissions_low_kg",
+    "emissions_high_kg",
+    "energy_kwh",
+    "cpu_energy_kwh",
+    "gpu_energy_kwh",
+    "ram_energy_kwh",
+    "duration_s",
+    "cpu_power_w",
+    "gpu_power_w",
+    "ram_power_w",
+    "carbon_intensity_g_per_kwh",
+    "pue",
 }
 
 
@@ -62,8 +72,9 @@ def test_window_between_two_snapshots_subtracts_cumulative_readings() -> None:
 
 def test_window_that_ends_before_it_begins_is_rejected() -> None:
     with pytest.raises(ValueError, match="ends before it begins"):
-        build_record(make_context(), Snapshot(5.0, {}), Snapshot(1.0, {}), timestamp="t",
-                     status="completed")
+        build_record(
+            make_context(), Snapshot(5.0, {}), Snapshot(1.0, {}), timestamp="t", status="completed"
+        )
 
 
 def test_optional_metrics_appear_only_when_set() -> None:
@@ -78,7 +89,8 @@ def test_non_finite_values_never_reach_metrics() -> None:
     assert "carbontracker_emissions_kg" not in record.to_metrics()
     assert "codecarbon_emissions_kg" not in record.to_metrics()
     assert json.loads(record.to_json())["comparisons_kg"] == {
-        "carbontracker": None, "codecarbon": None,
+        "carbontracker": None,
+        "codecarbon": None,
     }
 
 

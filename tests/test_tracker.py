@@ -88,7 +88,10 @@ def test_tasks_flush_and_failed_block(tmp_path: Path) -> None:
     assert task_energy <= final.energy_kwh * 1.0001
     rows = list(csv.DictReader((tmp_path / "emissions.csv").open()))
     assert [(r["task_name"], r["status"]) for r in rows] == [
-        ("prepare", "completed"), ("fit", "failed"), ("", "partial"), ("", "completed"),
+        ("prepare", "completed"),
+        ("fit", "failed"),
+        ("", "partial"),
+        ("", "completed"),
     ]
 
 
