@@ -10,6 +10,7 @@ record.
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 from collections.abc import Iterable
@@ -37,6 +38,16 @@ def get_logger(name: str = LOGGER_NAME) -> logging.Logger:
     import logging
 
     return logging.getLogger(name)
+
+
+def log_debug(name: str, message: str, *args: object) -> None:
+    """Log ``message % args`` at DEBUG on logger ``name``, without importing logging.
+
+    Only a program that configured logging can see a debug line, and configuring it imports
+    :mod:`logging`; when it is not imported yet, nobody is listening and nothing is done.
+    """
+    if "logging" in sys.modules:
+        get_logger(name).debug(message, *args)
 
 
 def warn_once(message: str) -> None:

@@ -31,11 +31,17 @@ import numbers
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from importlib import resources
 
 from carbon_kfp.errors import ConfigError, close_matches, warn_once
 from carbon_kfp.location import CLOUD_PROVIDERS, normalize_cloud_provider
-from carbon_kfp.tables import DataFileError, parse_float, read_rows, read_rows_where, read_text
+from carbon_kfp.tables import (
+    DATA_DIR,
+    DataFileError,
+    parse_float,
+    read_rows,
+    read_rows_matching,
+    read_text,
+)
 
 #: Accepted data years (inclusive). Data years outside this range are configuration mistakes.
 YEAR_MIN = 1990
@@ -196,7 +202,13 @@ class _GcpYear:
 @dataclass(frozen=True)
 class _LegacyRegion:
     g_per_kwh: float
-    country_iso_code: str
+    country_name: str  # as the table spells it
+    table_iso_code: str  # the table's countryIsoCode, "USA" for every AWS region: names come first
+
+    @property
+    def country_iso_code(self) -> str:
+        """The country by name where the name is known, else the table's code."""
+        return _iso3_named(self.country_name) or self.table_iso_code
 
 
 @dataclass(frozen=True)
@@ -219,7 +231,7 @@ def _parse_year(value: str, *, where: str) -> int:
 @functools.cache
 def _gcp_years() -> tuple[_GcpYear, ...]:
     """Google's yearly region files, oldest first. Raises DataFileError when malformed."""
-    folder = resources.files("carbon_kfp") / "data" / _GCP_DIR
+    folder = DATA_DIR / _GCP_DIR
     file_years = sorted(
         int(match.group(1))
         for entry in folder.iterdir()
@@ -275,11 +287,13 @@ def _owid_series_of(code: str) -> _OwidSeries | None:
     """
     if not code:
         return None
-    rows = read_rows_where(_OWID_PATH, lambda line: f",{code}," in line)
+    rows = read_rows_matching(_OWID_PATH, re.compile(f",{re.escape(code)},"))
     return _series_by_code((line, row) for line, row in rows if row["Code"] == code).get(code)
 
 
-def _series_by_code(numbered_rows: Iterable[tuple[int, Mapping[str, str]]]) -> dict[str, _OwidSeries]:
+def _series_by_code(
+    numbered_rows: Iterable[tuple[int, Mapping[str, str]]],
+) -> dict[str, _OwidSeries]:
     """Group ``(line number, OWID row)`` pairs into series by code. Raises DataFileError."""
     collected: dict[str, tuple[str, dict[int, float]]] = {}
     for line, row in numbered_rows:
@@ -311,13 +325,23 @@ def _country_name(iso3: str) -> str:
 
 
 @functools.cache
-def _iso3_by_name() -> Mapping[str, str]:
-    names = {name.lower(): code for code, name in _iso_tables()[1].items()}
-    for code, series in _owid_series().items():
-        if not code.startswith("OWID_"):
-            names[series.entity.lower()] = code
-    names.update(_COUNTRY_NAME_ALIASES)
-    return names
+def _iso3_named(name: str) -> str | None:
+    """ISO-3 code of a country name, any case, or ``None``.
+
+    Aliases (:data:`_COUNTRY_NAME_ALIASES`) first, then OWID's entity names (real countries only,
+    not ``OWID_*`` aggregates), then ISO 3166 names. Only the OWID lines that contain the name
+    are parsed.
+    """
+    lowered = name.strip().lower()
+    if not lowered:
+        return None
+    if lowered in _COUNTRY_NAME_ALIASES:
+        return _COUNTRY_NAME_ALIASES[lowered]
+    for _, row in read_rows_matching(_OWID_PATH, re.compile(re.escape(lowered), re.IGNORECASE)):
+        code = row["Code"]
+        if row["Entity"].lower() == lowered and code and not code.startswith("OWID_"):
+            return code
+    return next((code for code, iso in _iso_tables()[1].items() if iso.lower() == lowered), None)
 
 
 @functools.cache
@@ -325,15 +349,13 @@ def _legacy_regions() -> Mapping[str, Mapping[str, _LegacyRegion]]:
     """provider -> region -> figure, from the legacy CodeCarbon table.
 
     The table has one row short of its trailing ``comment`` field (Azure westcentralus), read as
-    empty. Its AWS ``countryIsoCode`` column says ``USA`` for every region, so the country comes
-    from ``country_name`` where that is a known name, and from the code otherwise.
+    empty.
     """
     reader = csv.reader(io.StringIO(read_text(_LEGACY_PATH)))
     header = [name.strip() for name in next(reader)]
     needed = ("provider", "region", "country_name", "countryIsoCode", "impact")
     if any(name not in header for name in needed):
         raise DataFileError(f"carbon_kfp/data/{_LEGACY_PATH}: header {header} lacks {needed}")
-    by_name = _iso3_by_name()
     table: dict[str, dict[str, _LegacyRegion]] = {}
     for row in reader:
         if not row:
@@ -344,20 +366,20 @@ def _legacy_regions() -> Mapping[str, Mapping[str, _LegacyRegion]]:
         if len(row) != len(header):
             raise DataFileError(f"{where}: {len(row)} fields, expected {len(header)}")
         cells = dict(zip(header, (cell.strip() for cell in row), strict=True))
-        country = by_name.get(cells["country_name"].lower(), cells["countryIsoCode"].upper())
         table.setdefault(cells["provider"].lower(), {})[cells["region"].lower()] = _LegacyRegion(
-            parse_float(cells["impact"], where=where), country
+            parse_float(cells["impact"], where=where),
+            cells["country_name"],
+            cells["countryIsoCode"].upper(),
         )
     return table
 
 
-@functools.cache
-def _gcp_region_countries() -> Mapping[str, str]:
-    countries = {
-        region: figure.country_iso_code for region, figure in _legacy_regions()["gcp"].items()
-    }
-    countries.update(_GCP_REGION_COUNTRY_SUPPLEMENT)
-    return countries
+def _gcp_region_country(region: str) -> str:
+    """ISO-3 code of the country a GCP region is in, ``""`` when no table says."""
+    if region in _GCP_REGION_COUNTRY_SUPPLEMENT:
+        return _GCP_REGION_COUNTRY_SUPPLEMENT[region]
+    figure = _legacy_regions()["gcp"].get(region)
+    return figure.country_iso_code if figure is not None else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +423,7 @@ def _normalize_country(value: str) -> str:
     if len(code) == 3 and code in iso3_names:
         return code
     hint = ""
-    by_name = _iso3_by_name().get(value.lower())
+    by_name = _iso3_named(value)
     if by_name is not None:
         hint = f"; {value!r} is the name of {by_name!r}"
     raise ConfigError(
@@ -441,7 +463,7 @@ def _by_gcp_region(region: str, year: int | None) -> _Found:
     tables = [t for t in _gcp_years() if region in t.g_per_kwh_by_region]
     used, forward = _pick_year([t.year for t in tables], year)
     table = next(t for t in tables if t.year == used)
-    iso3 = _gcp_region_countries().get(region, "")
+    iso3 = _gcp_region_country(region)
     return _Found(
         GridIntensity(
             g_per_kwh=table.g_per_kwh_by_region[region],

@@ -12,10 +12,9 @@ devices drew (IT energy); ``energy_kwh`` is the facility energy, their sum times
 from __future__ import annotations
 
 import functools
-import json
 import math
 import os
-import platform
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
@@ -157,6 +156,8 @@ class EmissionsRecord:
 
     def to_json(self) -> str:
         """The full record as JSON (non-finite floats become ``null``)."""
+        import json  # only renderings need it; not on ``import carbon_kfp``'s path
+
         return json.dumps(_finite_or_none(self.to_dict()), indent=2, sort_keys=True)
 
     @classmethod
@@ -173,6 +174,11 @@ def _os_name() -> str:
     """``Linux-6.1.0-x86_64``: cheap (``platform.platform()`` scans the interpreter binary)."""
     uname = os.uname()
     return f"{uname.sysname}-{uname.release}-{uname.machine}"
+
+
+def _python_version() -> str:
+    """``"3.11.7"``, as ``platform.python_version()`` says it (without importing platform)."""
+    return sys.version.split()[0]
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -295,7 +301,7 @@ def build_record(
         ),
         on_cloud=bool(context.intensity.cloud_provider),
         os=_os_name(),
-        python_version=platform.python_version(),
+        python_version=_python_version(),
         tracker_version=__version__,
         pipeline_job=context.pipeline_job,
         pipeline_task=context.pipeline_task,

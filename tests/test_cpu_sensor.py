@@ -3,6 +3,9 @@ cgroups, and a real CPU-bound subprocess measured on the process scope."""
 
 from __future__ import annotations
 
+import functools
+import math
+import re
 import statistics
 import subprocess
 import sys
@@ -10,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbon_kfp import errors
+from carbon_kfp import errors, tables
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
 from carbon_kfp.sensors.cpu import CpuSensor, scope_share
 from carbon_kfp.sensors.cpuinfo import (
@@ -25,6 +28,7 @@ from carbon_kfp.sensors.cpuinfo import (
     normalize_model_name,
     parse_cpuinfo,
     provider_fallback,
+    tdp_watts,
 )
 from carbon_kfp.sensors.scope import resolve_scope
 from tests.fakes_sysfs import GCP_EPYC_ROME, GIB, UNKNOWN_CPU, CpuInfoSpec, FakeHost
@@ -161,6 +165,42 @@ def test_tdp_per_thread_for_a_known_model_without_ccf_row() -> None:
     assert model.kind == "tdp"
     assert model.max_w_per_vcpu == pytest.approx(400 / 192)
     assert model.min_w_per_vcpu == pytest.approx(TDP_IDLE_FRACTION * 400 / 192)
+
+
+@functools.cache
+def full_tdp_table() -> dict[str, float]:
+    """Every row normalised: the table the one-key lookup must agree with."""
+    table: dict[str, float] = {}
+    for row in tables.read_rows("codecarbon/cpu_power.csv"):
+        key = normalize_model_name(row["Name"])
+        try:
+            tdp = float(row["TDP"])
+        except ValueError:
+            continue
+        if key and key not in table and math.isfinite(tdp) and tdp > 0:
+            table[key] = tdp
+    return table
+
+
+def test_no_row_is_filtered_out_of_its_own_lookup() -> None:
+    """The lookup for a key parses only lines holding the key's longest word: every row's line
+    holds the longest word of its own normalised name."""
+    lines = tables.read_text("codecarbon/cpu_power.csv").splitlines()
+    for number, row in tables.read_rows_matching("codecarbon/cpu_power.csv", re.compile(r"\S")):
+        key = normalize_model_name(row["Name"])
+        if key:
+            line = lines[number - 1]
+            assert re.search(re.escape(max(key.split(), key=len)), line, re.IGNORECASE), line
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from([row["Name"] for row in tables.read_rows("codecarbon/cpu_power.csv")])
+    | st.text(max_size=30)
+)
+def test_tdp_lookup_agrees_with_the_whole_table(name: str) -> None:
+    key = normalize_model_name(name)
+    assert tdp_watts(name) == (full_tdp_table().get(key) if key else None)
 
 
 def test_tdp_idle_fraction_is_the_median_ccf_gcp_ratio() -> None:

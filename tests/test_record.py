@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 
 import pytest
 from hypothesis import given
@@ -98,3 +99,11 @@ def test_json_round_trip() -> None:
     record = make_record(task_name="fit", warnings=("rapl unreadable",), gpu_j=7200.0)
     again = EmissionsRecord.from_dict(json.loads(record.to_json()))
     assert again == record
+
+
+def test_python_version_is_platforms() -> None:
+    context = make_context()
+    record = build_record(
+        context, Snapshot(0.0, {}), Snapshot(1.0, {}), timestamp="t", status="completed"
+    )
+    assert record.python_version == platform.python_version()

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from carbon_kfp import errors
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
+from carbon_kfp.sensors import scope as scope_module
+from carbon_kfp.sensors.proctree import TreeUsage
 from carbon_kfp.sensors.scope import (
     BYTES_PER_GB,
     ContainerScope,
@@ -205,6 +207,30 @@ def test_process_rss_is_the_tree_not_the_host() -> None:
     used = scope.memory_used_gb()
     assert 0.001 < used < 4.0
     assert scope.memory_gb == used
+
+
+def test_cpu_then_memory_on_one_tick_walk_the_tree_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    scope = ProcessScope(os.getpid(), host_cpus=2)
+    walks = []
+    walk = scope._tree.usage
+
+    def counted_walk() -> TreeUsage:
+        walks.append(1)
+        return walk()
+
+    monkeypatch.setattr(scope._tree, "usage", counted_walk)
+    scope.cpu_time_s()
+    scope.memory_used_gb()
+    assert len(walks) == 1  # the CPU sensor's walk answered the RAM sensor
+    scope.memory_used_gb()
+    assert len(walks) == 2  # once only
+    scope.cpu_time_s()
+    scope.cpu_time_s()
+    assert len(walks) == 4  # CPU time, cumulative, always walks
+    monkeypatch.setattr(scope_module, "SHARED_WALK_S", -1.0)
+    scope.cpu_time_s()
+    scope.memory_used_gb()
+    assert len(walks) == 6  # a walk older than SHARED_WALK_S answers nothing more
 
 
 def test_process_scope_of_a_vanished_process_raises_oserror() -> None:

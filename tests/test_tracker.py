@@ -6,16 +6,20 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from carbon_kfp import ConfigError, EmissionsTracker, track_emissions
+from carbon_kfp import tracker as tracker_module
 
 FAST = {"measure_interval_s": 0.05, "carbon_intensity_g_per_kwh": 400.0, "scope": "process"}
 
@@ -199,3 +203,49 @@ def test_import_carbon_kfp_loads_no_heavy_packages() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)) - set(json.loads(bare.stdout)) == set()
+
+
+ON_USE = ("logging", "difflib", "tempfile", "platform", "datetime", "uuid", "json", "psutil")
+LIST_ON_USE = f"import sys; print(' '.join(m for m in {ON_USE!r} if m in sys.modules))"
+
+
+def test_modules_that_load_on_use_stay_unloaded_until_used() -> None:
+    """``import carbon_kfp`` leaves out what only warnings, error hints, JSON or temp files need;
+    a quiet run on Linux needs neither logging nor psutil."""
+    bare = set(run_python(LIST_ON_USE).stdout.split())
+    imported = run_python("import carbon_kfp\n" + LIST_ON_USE)
+    assert imported.returncode == 0, imported.stderr
+    assert set(imported.stdout.split()) - bare == set()
+    ran = run_python(
+        """
+        import warnings
+        warnings.simplefilter("error")
+        from carbon_kfp import EmissionsTracker
+        t = EmissionsTracker(country_iso_code="USA", scope="process").start()
+        t.stop()
+        """
+        + LIST_ON_USE
+    )
+    assert ran.returncode == 0, ran.stderr
+    if sys.platform == "linux":
+        assert set(ran.stdout.split()) - bare <= {"tempfile"}  # the node-owner lock's directory
+
+
+def test_run_ids_are_random_uuid4s() -> None:
+    ids = {tracker_module._new_run_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    for run_id in ids:
+        parsed = uuid.UUID(run_id)
+        assert (str(parsed), parsed.version, parsed.variant) == (run_id, 4, uuid.RFC_4122)
+
+
+def test_timestamps_are_iso8601_utc_with_milliseconds() -> None:
+    before = datetime.now(timezone.utc)
+    stamp = tracker_module._utc_now()
+    after = datetime.now(timezone.utc)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", stamp)
+    assert (
+        before.replace(microsecond=before.microsecond // 1000 * 1000)
+        <= (datetime.fromisoformat(stamp))
+        <= after
+    )

@@ -46,7 +46,6 @@ Distributed runs: construct with ``measure=False`` on ranks that do not own the 
 from __future__ import annotations
 
 import importlib
-import logging
 import math
 import os
 import threading
@@ -58,10 +57,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from carbon_kfp.energy import trapezoid_energy_j
-from carbon_kfp.errors import ConfigError, warn_once
+from carbon_kfp.errors import ConfigError, get_logger, log_debug, warn_once
 from carbon_kfp.sensors.base import Method, Reading
-
-logger = logging.getLogger("carbon_kfp.sensors.gpu")
 
 NVML_MODULE_ENV = "CARBON_KFP_NVML_MODULE"
 """Environment variable naming a module to use instead of ``pynvml`` (skips the driver check)."""
@@ -324,8 +321,10 @@ class GpuSensor:
                 self._warn(f"{NVML_MODULE_ENV}={name!r} cannot be imported ({_describe(exc)})")
                 return None
         elif not nvidia_driver_present():
-            logger.debug(
-                "no NVIDIA driver found (%s); GPU method 'none'", ", ".join(DRIVER_MARKERS)
+            log_debug(
+                __name__,
+                "no NVIDIA driver found (%s); GPU method 'none'",
+                ", ".join(DRIVER_MARKERS),
             )
             return None
         else:
@@ -425,7 +424,7 @@ class GpuSensor:
                 for i in range(int(nvml.nvmlDeviceGetCount()))
             }
         except Exception as exc:  # only a sanity check
-            logger.debug("cannot list GPU models (%s)", _describe(exc))
+            log_debug(__name__, "cannot list GPU models (%s)", _describe(exc))
             return
         if len(names) > 1:
             self._warn(
@@ -509,7 +508,7 @@ class GpuSensor:
         try:
             percent = float(self._nvml.nvmlDeviceGetUtilizationRates(device.handle).gpu)
         except Exception as exc:  # optional: stop asking, no downgrade
-            logger.debug("%s: utilisation unavailable (%s)", device.label, _describe(exc))
+            log_debug(__name__, "%s: utilisation unavailable (%s)", device.label, _describe(exc))
             device.util_supported = False
             return
         device.util_sum_percent += percent
@@ -557,7 +556,7 @@ class GpuSensor:
                     try:
                         self._read_power(device)
                     except Exception:  # never let the thread die silently mid-run
-                        logger.exception("%s: power sample failed", device.label)
+                        get_logger(__name__).exception("%s: power sample failed", device.label)
             # Keep the cadence; after a stall resume from now rather than bursting to catch up.
             due_s = max(due_s + period_s, time.monotonic())
 
@@ -570,7 +569,7 @@ class GpuSensor:
         try:
             nvml.nvmlShutdown()
         except Exception as exc:
-            logger.debug("nvmlShutdown failed (%s)", _describe(exc))
+            log_debug(__name__, "nvmlShutdown failed (%s)", _describe(exc))
 
     def _warn(self, message: str) -> None:
         if message in self._warnings:
@@ -579,7 +578,7 @@ class GpuSensor:
         try:
             warn_once(message)
         except Exception:  # e.g. warnings turned into errors: still never raise (DESIGN §5)
-            logger.debug("warning suppressed: %s", message)
+            log_debug(__name__, "warning suppressed: %s", message)
 
 
 def _env_visible_devices() -> str | None:

@@ -8,8 +8,9 @@ limit reads 4.0, and the W/GB coefficients (measured per marketed DIMM GB) apply
 
 CPU unit: ``vcpus`` counts logical CPUs (hardware threads); ``cpu_time_s()`` is CPU-seconds.
 
-Host-wide figures come from ``<proc_root>/stat`` and ``<proc_root>/meminfo`` (falling back to
-psutil when those are missing), so a test can point every reader at a fake tree.
+Host-wide figures come from ``<proc_root>/stat`` and ``<proc_root>/meminfo``, process figures from
+``<proc_root>/<pid>/...`` (:mod:`carbon_kfp.sensors.proctree`), so a test can point every reader
+at a fake tree. psutil is imported only where there is no procfs (macOS).
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import psutil
-
 from carbon_kfp.errors import ConfigError, close_matches, warn_once
 from carbon_kfp.sensors import cgroup
+from carbon_kfp.sensors.proctree import TreeUsage, clock_ticks_per_s, open_process_tree
 
 ScopeKind = Literal["container", "process", "machine"]
 SCOPE_CHOICES: tuple[str, ...] = ("auto", "container", "process", "machine")
@@ -32,6 +33,10 @@ MemorySource = Literal["cgroup-limit", "cgroup-usage", "process-rss", "host-tota
 
 BYTES_PER_GB = 2**30
 """Bytes in the "GB" of ``memory_gb``: a GiB (see the module docstring for why)."""
+
+SHARED_WALK_S = 0.05
+"""A process-tree walk for CPU time younger than this also answers the next memory question (see
+:class:`ProcessScope`). Units: s."""
 
 
 # --------------------------------------------------------------------------- host figures
@@ -75,13 +80,6 @@ def parse_proc_stat(text: str, ticks_per_s: float) -> HostCpuTimes:
     return HostCpuTimes(busy_s=busy / ticks_per_s, total_s=total / ticks_per_s, cpus=cpus)
 
 
-def _ticks_per_s() -> float:
-    try:
-        return float(os.sysconf("SC_CLK_TCK"))
-    except (AttributeError, ValueError, OSError):
-        return 100.0
-
-
 def read_host_cpu_times(proc_root: Path = Path("/proc")) -> HostCpuTimes:
     """Host CPU times from ``<proc_root>/stat``, else psutil (non-Linux).
 
@@ -89,10 +87,12 @@ def read_host_cpu_times(proc_root: Path = Path("/proc")) -> HostCpuTimes:
         OSError: neither source is available.
     """
     try:
-        return parse_proc_stat((proc_root / "stat").read_text(), _ticks_per_s())
+        return parse_proc_stat((proc_root / "stat").read_text(), clock_ticks_per_s())
     except (OSError, ValueError):
         if proc_root != Path("/proc"):
             raise OSError(f"cannot read host CPU times from {proc_root / 'stat'}") from None
+    import psutil  # no procfs (macOS): only then
+
     times = psutil.cpu_times()
     idle = times.idle + getattr(times, "iowait", 0.0) + getattr(times, "steal", 0.0)
     total = sum(times)
@@ -134,6 +134,8 @@ def read_meminfo(proc_root: Path = Path("/proc")) -> dict[str, int]:
             return values
     except OSError:
         pass
+    import psutil  # no procfs (macOS): only then
+
     vm = psutil.virtual_memory()
     return {"MemTotal": vm.total, "MemAvailable": vm.available}
 
@@ -258,82 +260,71 @@ class ContainerScope(Scope):
 
 
 class ProcessScope(Scope):
-    """A process and its descendants (psutil).
+    """A process and its descendants (:mod:`carbon_kfp.sensors.proctree`).
 
     ``vcpus``: the host's logical CPUs (narrowed to the process's CPU affinity when set).
     ``memory_gb``: resident set size of the tree at the last :meth:`memory_used_gb` call (RSS
     counts shared pages once per process, so it can overstate a forked tree slightly).
     ``cpu_time_s``: user + system of the process and its live descendants, plus the times of
-    children they have already reaped (``children_user`` / ``children_system``). Descendants that
-    exit unreaped (re-parented to init) lose their last interval; the total never decreases.
+    children they have already reaped (``cutime`` / ``cstime``). Descendants that exit unreaped
+    (re-parented to init) lose their last interval; the total never decreases.
+
+    One walk of the tree answers both questions. CPU time, cumulative and read at window edges,
+    always walks; memory, a level integrated over time, reuses the walk of a CPU-time call less
+    than :data:`SHARED_WALK_S` old, once. The CPU and RAM sensors sample on the same tick, in
+    that order, so they walk the tree once between them.
     """
 
     kind: ScopeKind = "process"
     memory_source: MemorySource = "process-rss"
 
-    def __init__(self, pid: int, *, host_cpus: int) -> None:
+    def __init__(self, pid: int, *, host_cpus: int, proc_root: Path = Path("/proc")) -> None:
         super().__init__()
         self.pid = pid
         self.host_cpus = host_cpus
         try:
-            self._process = psutil.Process(pid)
-        except psutil.Error as exc:
+            self._tree = open_process_tree(pid, proc_root)
+        except ProcessLookupError as exc:
             raise ConfigError(f"scope='process': no process with pid {pid} ({exc})") from None
-        try:
-            affinity = len(self._process.cpu_affinity() or [])
-        except (AttributeError, psutil.Error, OSError):
-            affinity = 0
+        affinity = _affinity_cpus(pid)
         self.vcpus = float(min(host_cpus, affinity) if affinity > 0 else host_cpus)
         self._lock = threading.Lock()
+        self._walk_for_memory: TreeUsage | None = None  # the last CPU-time walk, until used
+        self._walk_s = 0.0
         self._last_tree_s: float | None = None
         self._accumulated_s = 0.0
         with contextlib.suppress(OSError):
             self.memory_used_gb()
         self.detail = f"process tree of pid {pid}: {self.vcpus:g} vCPUs (host), RSS"
 
-    def _tree(self) -> list[psutil.Process]:
-        try:
-            return [self._process, *self._process.children(recursive=True)]
-        except psutil.NoSuchProcess as exc:
-            raise ProcessLookupError(f"process {self.pid} is gone") from exc
-        except psutil.Error:
-            return [self._process]
-
     def cpu_time_s(self) -> float:
         with self._lock:
-            total = 0.0
-            for process in self._tree():
-                try:
-                    times = process.cpu_times()
-                except psutil.NoSuchProcess:
-                    if process is self._process:
-                        raise ProcessLookupError(f"process {self.pid} is gone") from None
-                    continue
-                except psutil.Error:
-                    continue
-                total += (
-                    times.user
-                    + times.system
-                    + getattr(times, "children_user", 0.0)
-                    + getattr(times, "children_system", 0.0)
-                )
+            walk = self._tree.usage()
+            self._walk_for_memory, self._walk_s = walk, time.monotonic()
             if self._last_tree_s is None:
-                self._accumulated_s = total
+                self._accumulated_s = walk.cpu_s
             else:
                 # A descendant leaving the tree unreaped makes the sum drop; count increases only.
-                self._accumulated_s += max(0.0, total - self._last_tree_s)
-            self._last_tree_s = total
+                self._accumulated_s += max(0.0, walk.cpu_s - self._last_tree_s)
+            self._last_tree_s = walk.cpu_s
             return self._accumulated_s
 
     def memory_used_gb(self) -> float:
-        rss = 0
-        for process in self._tree():
-            try:
-                rss += process.memory_info().rss
-            except psutil.Error:
-                continue
-        self._memory_gb = rss / BYTES_PER_GB
-        return self._memory_gb
+        with self._lock:
+            walk = self._walk_for_memory
+            if walk is None or time.monotonic() - self._walk_s > SHARED_WALK_S:
+                walk = self._tree.usage()
+            self._walk_for_memory = None
+            self._memory_gb = walk.rss_bytes / BYTES_PER_GB
+            return self._memory_gb
+
+
+def _affinity_cpus(pid: int) -> int:
+    """How many CPUs ``pid`` may run on; 0 when the system cannot say."""
+    try:
+        return len(os.sched_getaffinity(pid))
+    except (AttributeError, OSError):  # no sched_getaffinity off Linux; a fake or gone pid
+        return 0
 
 
 class MachineScope(Scope):
@@ -388,7 +379,7 @@ def resolve_scope(
         return MachineScope(proc_root)
     host_cpus = host_cpu_count(proc_root)
     if requested == "process":
-        return ProcessScope(pid, host_cpus=host_cpus)
+        return ProcessScope(pid, host_cpus=host_cpus, proc_root=proc_root)
 
     host_memory = read_meminfo(proc_root)["MemTotal"]
     try:
@@ -396,8 +387,8 @@ def resolve_scope(
     except LookupError as exc:
         if requested == "container":
             raise ConfigError(f"scope='container' but no cgroup was found: {exc}") from None
-        return ProcessScope(pid, host_cpus=host_cpus)
+        return ProcessScope(pid, host_cpus=host_cpus, proc_root=proc_root)
     limits = cgroup.read_limits(dirs)
     if requested == "container" or cgroup.has_allocation(limits, host_cpus, host_memory):
         return ContainerScope(dirs, limits, host_cpus=host_cpus, host_memory_bytes=host_memory)
-    return ProcessScope(pid, host_cpus=host_cpus)
+    return ProcessScope(pid, host_cpus=host_cpus, proc_root=proc_root)
