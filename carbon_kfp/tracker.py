@@ -118,6 +118,8 @@ class EmissionsTracker:
             or "machine".
         sysfs_root: root of sysfs for powercap and cgroup reads (default ``$CARBON_KFP_SYSFS_ROOT``
             or ``/sys``), e.g. the host's ``/sys`` mounted elsewhere in a container.
+        proc_root: root of procfs for the process's cgroup membership, CPU model and process
+            tree (default ``$CARBON_KFP_PROC_ROOT`` or ``/proc``).
         rapl_dram: also sum RAPL ``dram`` domains (off by default: RAM is modelled per GB).
         gpu: measure NVIDIA GPUs when a driver is present.
         experiment_id, pipeline_job, pipeline_task: tags copied into every record.
@@ -147,6 +149,7 @@ class EmissionsTracker:
         location: LocationMode = "off",
         scope: str = "auto",
         sysfs_root: str | os.PathLike[str] | None = None,
+        proc_root: str | os.PathLike[str] | None = None,
         rapl_dram: bool = False,
         gpu: bool = True,
         experiment_id: str = "",
@@ -191,6 +194,7 @@ class EmissionsTracker:
         self._sensors = self._build_sensors(
             scope=scope if self._role.is_owner else "process",
             sysfs_root=Path(sysfs_root or os.environ.get("CARBON_KFP_SYSFS_ROOT") or "/sys"),
+            proc_root=Path(proc_root or os.environ.get("CARBON_KFP_PROC_ROOT") or "/proc"),
             rapl_dram=rapl_dram,
             cloud_provider=intensity.cloud_provider,
             gpu=gpu and self._role.is_owner,
@@ -222,18 +226,29 @@ class EmissionsTracker:
         self.task_records: list[EmissionsRecord] = []
 
     def _build_sensors(
-        self, *, scope: str, sysfs_root: Path, rapl_dram: bool, cloud_provider: str, gpu: bool
+        self,
+        *,
+        scope: str,
+        sysfs_root: Path,
+        proc_root: Path,
+        rapl_dram: bool,
+        cloud_provider: str,
+        gpu: bool,
     ) -> list[Sensor]:
         from carbon_kfp.sensors.cpu import CpuSensor
         from carbon_kfp.sensors.gpu import GpuSensor
         from carbon_kfp.sensors.ram import RamSensor
         from carbon_kfp.sensors.scope import resolve_scope
 
-        resolved = resolve_scope(scope, sysfs_root=sysfs_root)
+        resolved = resolve_scope(scope, sysfs_root=sysfs_root, proc_root=proc_root)
         self._scope_kind = resolved.kind
         return [
             CpuSensor(
-                resolved, sysfs_root=sysfs_root, rapl_dram=rapl_dram, cloud_provider=cloud_provider
+                resolved,
+                sysfs_root=sysfs_root,
+                proc_root=proc_root,
+                rapl_dram=rapl_dram,
+                cloud_provider=cloud_provider,
             ),
             GpuSensor(measure=gpu),
             RamSensor(resolved),

@@ -1,0 +1,68 @@
+"""A tracker inside a 2-vCPU / 4 GiB pod of a 64-CPU / 256 GiB host charges the pod, not the host.
+
+Fake cgroup v2 and v1 trees and a fake ``/proc`` stand in for the pod's view; the tracker reads
+them through ``sysfs_root`` / ``proc_root`` exactly as it reads the real ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from carbon_kfp import EmissionsTracker
+from carbon_kfp.energy import linear_power_model_energy_j
+from tests.fakes_sysfs import GIB, FakeCgroup, FakeHost
+
+# GCP Cascade Lake per-vCPU watts from the packaged CCF table (the fake host's CPU)
+CASCADE_LAKE_GCP_W = (0.64, 3.97)
+
+
+def pod(tmp_path: Path, version: int) -> tuple[FakeHost, FakeCgroup]:
+    host = FakeHost(tmp_path, cpus=64, memory_bytes=256 * GIB, pid=os.getpid())
+    if version == 2:
+        cgroup = host.add_cgroup_v2(cpu_max="200000 100000", memory_max=4 * GIB)
+    else:
+        cgroup = host.add_cgroup_v1(cfs_quota_us=200_000, memory_limit_bytes=4 * GIB)
+    return host, cgroup
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_pod_is_charged_for_its_two_vcpus_and_four_gib(tmp_path: Path, version: int) -> None:
+    host, cgroup = pod(tmp_path, version)
+    tracker = EmissionsTracker(
+        sysfs_root=host.sysfs_root,
+        proc_root=host.proc_root,
+        carbon_intensity_g_per_kwh=100.0,
+        measure_interval_s=0.05,
+        output_dir=tmp_path / "out",
+        gpu=False,
+    ).start()
+    for _ in range(10):  # one of the two vCPUs busy: 0.03 CPU-s per 0.03 s of wall time
+        time.sleep(0.03)
+        cgroup.add_cpu_usage_s(0.03)
+    record = tracker.stop()
+
+    assert record.scope == "container"
+    assert record.cpu_method == "cgroup-model"
+    assert record.cpu_count == 2
+    assert record.ram_total_size_gb == pytest.approx(4.0)
+    expected_cpu_j = linear_power_model_energy_j(
+        allocated_vcpus=2,
+        busy_cpu_s=0.3,
+        wall_s=record.duration_s,
+        min_w_per_vcpu=CASCADE_LAKE_GCP_W[0],
+        max_w_per_vcpu=CASCADE_LAKE_GCP_W[1],
+    )
+    assert record.cpu_energy_kwh * 3.6e6 == pytest.approx(expected_cpu_j, rel=0.05)
+    assert record.ram_power_w == pytest.approx(4.0 * 0.3725, rel=1e-3)
+    # nothing host-sized: a 64-CPU host at idle alone would draw 64 x 0.64 W
+    assert record.cpu_power_w < 64 * CASCADE_LAKE_GCP_W[0]
+
+    row = next(csv.DictReader((tmp_path / "out" / "emissions.csv").open()))
+    assert float(row["cpu_count"]) == 2
+    assert float(row["ram_total_size"]) == pytest.approx(4.0)
+    assert row["tracking_mode"] == "container"
