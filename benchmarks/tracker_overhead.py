@@ -18,6 +18,7 @@ Usage: ``python benchmarks/tracker_overhead.py [--idle-s 10] [--repeats 7] [--on
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import statistics
 import subprocess
@@ -86,6 +87,11 @@ def python_for(tool: str) -> Path | None:
     """Interpreter of the tool's environment, creating it on first use; None if pip fails."""
     requirement = TOOLS[tool]["requirement"]
     if requirement is None:
+        # pip byte-compiles the anchors at install; an editable checkout may have no .pyc
+        # (PYTHONDONTWRITEBYTECODE), which would charge carbon-kfp for compiling its source.
+        import carbon_kfp
+
+        compileall.compile_dir(Path(carbon_kfp.__file__).parent, quiet=1)
         return Path(sys.executable)
     venv = VENVS / tool
     python = venv / "bin" / "python"

@@ -7,6 +7,23 @@ from carbon_kfp.pue import resolve_pue
 from carbon_kfp.record import EmissionsRecord, RunContext, Snapshot, build_record
 from carbon_kfp.sensors.base import Method, Reading
 
+#: The kpi_co2 Metrics keys DESIGN §3 requires on every record.
+DESIGN_METRIC_KEYS = {
+    "emissions_kg",
+    "emissions_low_kg",
+    "emissions_high_kg",
+    "energy_kwh",
+    "cpu_energy_kwh",
+    "gpu_energy_kwh",
+    "ram_energy_kwh",
+    "duration_s",
+    "cpu_power_w",
+    "gpu_power_w",
+    "ram_power_w",
+    "carbon_intensity_g_per_kwh",
+    "pue",
+}
+
 
 def make_context(intensity_g_per_kwh: float = 400.0, pue: float = 1.1, **tags: str) -> RunContext:
     return RunContext(

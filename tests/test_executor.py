@@ -39,23 +39,9 @@ from carbon_kfp.executor import (
     write_outputs,
 )
 from carbon_kfp.kfp import carbon_container_component
-from tests.records import make_record
+from tests.records import DESIGN_METRIC_KEYS, make_record
 
-METRIC_KEYS = {
-    "emissions_kg",
-    "emissions_low_kg",
-    "emissions_high_kg",
-    "energy_kwh",
-    "cpu_energy_kwh",
-    "gpu_energy_kwh",
-    "ram_energy_kwh",
-    "duration_s",
-    "cpu_power_w",
-    "gpu_power_w",
-    "ram_power_w",
-    "carbon_intensity_g_per_kwh",
-    "pue",
-}
+METRIC_KEYS = DESIGN_METRIC_KEYS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("fresh_warn_once")
 

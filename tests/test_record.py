@@ -12,23 +12,7 @@ from hypothesis import strategies as st
 
 from carbon_kfp.record import EmissionsRecord, Snapshot, build_record
 from carbon_kfp.sensors.base import Reading
-from tests.records import make_context, make_record
-
-DESIGN_METRIC_KEYS = {
-    "emissions_kg",
-    "emissions_low_kg",
-    "emissions_high_kg",
-    "energy_kwh",
-    "cpu_energy_kwh",
-    "gpu_energy_kwh",
-    "ram_energy_kwh",
-    "duration_s",
-    "cpu_power_w",
-    "gpu_power_w",
-    "ram_power_w",
-    "carbon_intensity_g_per_kwh",
-    "pue",
-}
+from tests.records import DESIGN_METRIC_KEYS, make_context, make_record
 
 
 def test_one_kwh_of_cpu_at_400_g_and_pue_1_1() -> None:
