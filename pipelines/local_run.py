@@ -67,6 +67,7 @@ class StepSummary:
         energy_kwh: Energy of the step, kWh (``kpi_co2`` ``energy_kwh``).
         emissions_g: CO2-equivalent of the step, grams (``kpi_co2`` ``emissions_kg`` × 1000).
         methods: Measurement method per component, e.g. ``{"cpu": "rapl", "ram": "..."}``.
+        intensity: Grid intensity and where it came from, e.g. ``"458 g/kWh world-default"``.
         metrics: Values of the step's other Metrics artifacts (e.g. accuracy), by key.
         outputs: The step's output parameters (e.g. ``deploy``).
         kpi_co2_path: The JSON record written by the tracker, when present.
@@ -81,6 +82,7 @@ class StepSummary:
     energy_kwh: float | None = None
     emissions_g: float | None = None
     methods: dict[str, str] = field(default_factory=dict)
+    intensity: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     kpi_co2_path: Path | None = None
@@ -513,6 +515,7 @@ def _collect_steps(spec: Any, run_dir: Path | None, tee: _ProgressTee) -> tuple[
                     _float(emissions_kg * 1000) if isinstance(emissions_kg, float) else None
                 ),
                 methods=_methods(record),
+                intensity=_intensity(record),
                 metrics=metrics,
                 outputs=dict(executor_output.get("parameterValues", {})),
                 kpi_co2_path=(
@@ -566,6 +569,15 @@ def _methods(record: Mapping[str, Any]) -> dict[str, str]:
     return methods
 
 
+def _intensity(record: Mapping[str, Any]) -> str:
+    value = _float(record.get("carbon_intensity_g_per_kwh"))
+    source = record.get("intensity_source")
+    if value is None or not isinstance(source, str):
+        return ""
+    region = record.get("cloud_region") or record.get("country_iso_code") or ""
+    return f"{value:.0f} g/kWh {source}" + (f" ({region})" if region else "")
+
+
 def _float(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
@@ -600,7 +612,16 @@ def format_summary(summary: RunSummary) -> str:
     Returns:
         Text ending without a newline.
     """
-    header = ("step", "status", "wall s", "measured s", "energy kWh", "CO2 g", "methods")
+    header = (
+        "step",
+        "status",
+        "wall s",
+        "measured s",
+        "energy kWh",
+        "CO2 g",
+        "methods",
+        "intensity",
+    )
     rows = [header]
     for step in summary.steps:
         rows.append(
@@ -612,6 +633,7 @@ def format_summary(summary: RunSummary) -> str:
                 _cell(step.energy_kwh, ".3g"),
                 _cell(step.emissions_g, ".3g"),
                 " ".join(f"{part}={method}" for part, method in step.methods.items()) or "-",
+                step.intensity or "-",
             )
         )
     rows.append(
@@ -622,6 +644,7 @@ def format_summary(summary: RunSummary) -> str:
             "",
             _cell(summary.total_energy_kwh, ".3g"),
             _cell(summary.total_emissions_g, ".3g"),
+            "",
             "",
         )
     )

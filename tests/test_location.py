@@ -223,7 +223,7 @@ def test_slow_metadata_server_returns_none_within_budget(server: _MetadataServer
     started = time.monotonic()
     assert detect_location(timeout_s=1.0) is None
     elapsed = time.monotonic() - started
-    assert elapsed < 1.2
+    assert elapsed < 1.5  # the 1 s budget, with slack for a loaded CI machine
     assert elapsed >= 0.9  # it did wait for the server
     assert len(server.requests) == 1
 

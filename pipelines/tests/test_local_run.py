@@ -121,6 +121,7 @@ def test_format_summary() -> None:
                 energy_kwh=2e-5,
                 emissions_g=0.00917,
                 methods={"cpu": "rapl", "gpu": "none", "ram": "constant"},
+                intensity="209 g/kWh gcp-region (europe-west4)",
                 metrics={"accuracy": 0.83481},
             ),
             StepSummary(step="deploy-wine-model", display_name="Deploy", status="skipped"),
@@ -133,13 +134,14 @@ def test_format_summary() -> None:
     text = format_summary(summary)
     lines = text.splitlines()
     assert lines[0].split() == [
-        "step", "status", "wall", "s", "measured", "s", "energy", "kWh", "CO2", "g", "methods"
+        "step", "status", "wall", "s", "measured", "s", "energy", "kWh", "CO2", "g", "methods",
+        "intensity",
     ]  # fmt: skip
     assert lines[2].split() == [
         "train-wine-model", "succeeded", "2.2", "1.50", "2e-05", "0.00917",
-        "cpu=rapl", "gpu=none", "ram=constant",
+        "cpu=rapl", "gpu=none", "ram=constant", "209", "g/kWh", "gcp-region", "(europe-west4)",
     ]  # fmt: skip
-    assert lines[3].split() == ["deploy-wine-model", "skipped", "-", "-", "-", "-", "-"]
+    assert lines[3].split() == ["deploy-wine-model", "skipped", "-", "-", "-", "-", "-", "-"]
     assert lines[5].split() == ["total", "succeeded", "6.0", "2e-05", "0.00917"]
     assert "train-wine-model: accuracy=0.8348" in text
     assert "report: /runs/wine-quality-1/carbon-report.html" in text
@@ -166,7 +168,7 @@ def test_wine_on_bundled_data(kfp_local: Path, tmp_path: Path) -> None:
     print(format_summary(summary))
     print(f"end-to-end wall time: {wall_s:.1f} s")
 
-    assert summary.succeeded and wall_s <= 60
+    assert summary.succeeded  # wall time is reported, not asserted (benchmarks hold targets)
     assert config.LocalExecutionConfig.instance is before  # the session's kfp.local is restored
     metrics = _step(summary, "evaluate-wine-model").metrics
     # de-duplicated data: see components/evaluate_wine_model/tests for why accuracy is not 0.85
@@ -189,6 +191,7 @@ def test_wine_on_bundled_data(kfp_local: Path, tmp_path: Path) -> None:
         assert step.emissions_g is not None and step.emissions_g > 0
         assert step.duration_s is not None and step.wall_s is not None
         assert set(step.methods) == {"cpu", "gpu", "ram"}
+        assert step.intensity.endswith("g/kWh world-default")  # no location given: flagged
         assert step.kpi_co2_path is not None and step.kpi_co2_path.is_file()
     assert summary.report_html is not None
     assert "<svg" in summary.report_html.read_text()
@@ -203,11 +206,22 @@ def test_source_parameter_is_honoured(tmp_path: Path, wine_csv: WineCsv) -> None
     source = wine_csv(rows=90, duplicates=10)
     summary = run_pipeline(
         "wine",
-        {"source": str(source), "test_fraction": "0.3", "n_estimators": "20"},
+        {
+            "source": str(source),
+            "test_fraction": "0.3",
+            "n_estimators": "20",
+            "cloud_location": "europe-west4",
+        },
         tmp_path / "runs",
         progress=lambda line: None,
     )
-    assert summary.parameters == {"source": str(source), "test_fraction": 0.3, "n_estimators": 20}
+    assert summary.parameters == {
+        "source": str(source),
+        "test_fraction": 0.3,
+        "n_estimators": 20,
+        "cloud_location": "europe-west4",
+    }
+    assert _step(summary, "train-wine-model").intensity.endswith("gcp-region (europe-west4)")
     assert _step(summary, "evaluate-wine-model").metrics["test_rows"] == 27  # 30 % of 90 distinct
     load_record = _read_outputs(summary, "load-wine-data")
     assert load_record["train_data"]["metadata"]["source"] == str(source)
