@@ -33,10 +33,14 @@ Node rank comes from ``GROUP_RANK`` (torchrun), ``NODE_RANK`` (Lightning), ``SLU
 
 Caveat: the owner measures the devices *it* sees. A launcher that gives each rank a disjoint
 ``CUDA_VISIBLE_DEVICES`` (e.g. ``srun --gpus-per-task=1``) hides the other ranks' GPUs from it.
+
+carbon-kfp needs a POSIX system (Linux, macOS): this module and :mod:`carbon_kfp.outputs` (atomic
+CSV appends) use ``fcntl`` unconditionally, so there is no fallback for platforms without it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tempfile
@@ -91,8 +95,6 @@ class _OwnerLock:
             self.fd = None
             try:
                 if os.getpid() == self.pid:  # a forked child must not unlock its parent's lock
-                    import fcntl
-
                     fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
@@ -115,7 +117,9 @@ class _Claim:
 # Locks this process holds, by path: a second tracker in the same process (sequential runs,
 # nested tasks) is the same process and owns too, instead of losing the election to itself.
 _held: dict[Path, _OwnerLock] = {}
-_held_guard = threading.Lock()
+# Reentrant: the tracker's SIGTERM handler releases its role (drop_claim) on the main thread,
+# which may be inside an election holding this guard; a plain Lock would deadlock there.
+_held_guard = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def lock_path(env: Mapping[str, str] | None = None, lock_dir: Path | None = None
     env = os.environ if env is None else env
     job = next((env[v] for v in JOB_ID_VARS if _present(env, v)), "default")
     job = re.sub(r"[^A-Za-z0-9._-]", "_", job)[:100]
-    uid = os.getuid() if hasattr(os, "getuid") else 0
+    uid = os.getuid()
     directory = Path(tempfile.gettempdir()) if lock_dir is None else Path(lock_dir)
     return directory / f"carbon-kfp-node-owner-{uid}-{job}.lock"
 
@@ -223,10 +227,6 @@ def _elect_by_lock(
 ) -> NodeRole:
     path = lock_path(env, lock_dir)
     how = f"lock {path}"
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: nothing to share a node with that we could see
-        return NodeRole(node_rank, None, world_size, True, "no fcntl; assumed owner")
     key = Path(os.path.abspath(path))
     with _held_guard:  # also serialises threads of this process electing at the same time
         mine = _held.get(key)

@@ -10,6 +10,7 @@ record.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import warnings
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 LOGGER_NAME = "carbon_kfp"
 
 _seen: set[str] = set()
-_seen_lock = threading.Lock()
+# Re-entrant: a SIGTERM handler may warn on the main thread while it is already in here.
+_seen_lock = threading.RLock()
 
 
 class CarbonKfpWarning(UserWarning):
@@ -51,13 +53,20 @@ def log_debug(name: str, message: str, *args: object) -> None:
 
 
 def warn_once(message: str) -> None:
-    """Emit ``message`` as a :class:`CarbonKfpWarning` and a log line, once per process."""
+    """Emit ``message`` as a :class:`CarbonKfpWarning` and a log line, once per process.
+
+    Never raises: where warnings are turned into errors (``-W error``, pytest's
+    ``filterwarnings = error``) the warning is only logged, because a measurement fault must not
+    stop the user's training (DESIGN §5).
+    """
     with _seen_lock:
         if message in _seen:
             return
         _seen.add(message)
     get_logger().warning(message)
-    warnings.warn(message, CarbonKfpWarning, stacklevel=3)
+    # A filter may escalate the warning to an exception: the log line above remains.
+    with contextlib.suppress(Exception):
+        warnings.warn(message, CarbonKfpWarning, stacklevel=3)
 
 
 def close_matches(value: str, valid: Iterable[str], n: int = 5, cutoff: float = 0.5) -> str:

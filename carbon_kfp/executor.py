@@ -89,19 +89,6 @@ def resolved_or_empty(name: str, value: str) -> str:
     return value
 
 
-def apply_cloud_location(kwargs: dict[str, Any], cloud_location: str) -> dict[str, Any]:
-    """Tracker kwargs with a Vertex AI location as ``cloud_provider="gcp"``, ``cloud_region``.
-
-    ``cloud_location`` is what ``LOCATION_PLACEHOLDER`` of google_cloud_pipeline_components
-    resolves to on Vertex AI (``"europe-west4"``). It is ignored when empty, unresolved, or when
-    ``kwargs`` already name a ``cloud_region`` (an explicit region wins).
-    """
-    location = resolved_or_empty("cloud_location", cloud_location.strip())
-    if not location or kwargs.get("cloud_region"):
-        return dict(kwargs)
-    return {**kwargs, "cloud_provider": "gcp", "cloud_region": location}
-
-
 # -- where the outputs go -------------------------------------------------------------------------
 
 
@@ -389,9 +376,10 @@ def exec_command(args: argparse.Namespace) -> int:
         metrics_name=args.metrics,
         metrics_path=args.metrics_path,
     )
-    kwargs = apply_cloud_location(tracker_kwargs(args), args.cloud_location)
-    for tag in ("pipeline_job", "pipeline_task"):
-        kwargs[tag] = resolved_or_empty(tag, kwargs.get(tag) or "")
+    kwargs = tracker_kwargs(args)
+    kwargs["cloud_location"] = args.cloud_location
+    for tag in ("pipeline_job", "pipeline_task", "cloud_location"):
+        kwargs[tag] = resolved_or_empty(tag, (kwargs.get(tag) or "").strip())
     tracker = EmissionsTracker(**kwargs, handle_signals=False)
 
     tracker.start()

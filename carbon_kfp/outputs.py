@@ -3,8 +3,10 @@
 ``emissions.csv`` keeps CodeCarbon 3.3.2's 38 columns in CodeCarbon's order (so existing tools
 read it) and appends this project's columns. Appends are whole rows written with one ``write`` on
 an ``O_APPEND`` descriptor under an exclusive ``flock``, so concurrent processes never interleave
-or tear rows. A file whose header differs is never rewritten or shifted: the row goes to a new
-file named after the schema, and a warning says which.
+or tear rows; a thread that re-enters while holding the lock (a SIGTERM handler flushing during a
+flush) reuses its descriptor instead of waiting for itself. A file whose header differs is never
+rewritten or shifted: the row goes to a new file named after the schema, and a warning says
+which.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import csv
 import fcntl
 import io
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -108,13 +111,15 @@ def _csv_line(cells: list[str] | tuple[str, ...]) -> bytes:
 
 
 _HEADER = _csv_line(CSV_COLUMNS)
+# Per thread: path -> descriptor whose flock this thread holds while appending.
+_held_locks = threading.local()
 
 
 def append_csv(record: EmissionsRecord, path: Path) -> Path:
     """Append one row to ``path`` (creating it with the header), safely across processes.
 
     Returns:
-        The file actually written: ``path``, or ``<stem>.carbon_kfp_v<N>.csv`` beside it when
+        The file actually written: ``path``, or ``<stem>.carbon_kfp_<N>cols.csv`` beside it when
         ``path`` exists with a different header (never rewritten or shifted; one warning).
 
     Raises:
@@ -122,20 +127,28 @@ def append_csv(record: EmissionsRecord, path: Path) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     row = _csv_line(csv_row(record))
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    held: dict[str, int] = _held_locks.__dict__.setdefault("fds", {})
+    reentered = str(path) in held  # a signal handler writing while this thread holds the lock
+    fd = (
+        held[str(path)] if reentered else os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    )
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if not reentered:
+            # flock on a second descriptor would wait for this very thread: remember ours
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held[str(path)] = fd
         size = os.fstat(fd).st_size
         if size == 0:
             os.write(fd, _HEADER + row)
             return path
-        os.lseek(fd, 0, os.SEEK_SET)
         first_line = _read_first_line(fd)
         if first_line == _HEADER:
             os.write(fd, row)
             return path
     finally:
-        os.close(fd)  # also releases the lock
+        if not reentered:
+            del held[str(path)]
+            os.close(fd)  # also releases the lock
     other = path.with_name(f"{path.stem}.carbon_kfp_{len(CSV_COLUMNS)}cols.csv")
     warn_once(
         f"{path} has a different header (another tool's or an older schema); "
@@ -145,9 +158,11 @@ def append_csv(record: EmissionsRecord, path: Path) -> Path:
 
 
 def _read_first_line(fd: int) -> bytes:
+    """The file's first line, read by position (a re-entrant append may move the offset)."""
     chunks = []
+    offset = 0
     while True:
-        chunk = os.read(fd, 4096)
+        chunk = os.pread(fd, 4096, offset)
         if not chunk:
             break
         newline = chunk.find(b"\n")
@@ -155,6 +170,7 @@ def _read_first_line(fd: int) -> bytes:
             chunks.append(chunk[: newline + 1])
             break
         chunks.append(chunk)
+        offset += len(chunk)
     return b"".join(chunks)
 
 

@@ -21,16 +21,21 @@ import os
 import signal
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from carbon_kfp.errors import ConfigError, warn_once
 from carbon_kfp.outputs import append_csv
 from carbon_kfp.record import EmissionsRecord, RunContext, Snapshot, Status, build_record
 from carbon_kfp.sensors.base import Sensor
+
+if TYPE_CHECKING:
+    from carbon_kfp.intensity import GridIntensity
+    from carbon_kfp.location import CloudLocation
 
 F = TypeVar("F", bound=Callable[..., Any])
 LocationMode = Literal["off", "auto"]
@@ -70,7 +75,6 @@ class _Epochs:
     energies_kwh: list[float] = field(default_factory=list)
     begin: Snapshot | None = None
     predicted_energy_kwh: float | None = None
-    budget_fired: bool = False
 
 
 def _finite_positive(name: str, value: float | None, *, minimum: float = 0.0) -> None:
@@ -111,9 +115,15 @@ class EmissionsTracker:
         country_iso_code: ISO-3 or ISO-2 country code of the site.
         cloud_provider: "gcp", "aws" or "azure".
         cloud_region: provider region, e.g. "europe-west4".
+        cloud_location: the Google Cloud region the platform says the step runs in (what
+            Vertex AI's ``LOCATION_PLACEHOLDER`` resolves to). Unlike ``cloud_region`` it comes
+            from the environment, not from configuration: a region missing from the packaged
+            tables falls back (country, else world average) with a warning in the record.
+            An explicit ``cloud_region`` wins.
         intensity_year: data year for intensity and PUE; default the newest available.
         location: "off" (default: no network) or "auto" (env, then the GCP metadata server with a
-            total timeout of 1 s) to find provider and region when not given.
+            total timeout of 1 s) to find provider and region when not given; a detected region
+            missing from the tables falls back like ``cloud_location``.
         scope: what is charged: "auto", "container" (the cgroup), "process" (the process tree)
             or "machine".
         sysfs_root: root of sysfs for powercap and cgroup reads (default ``$CARBON_KFP_SYSFS_ROOT``
@@ -124,8 +134,9 @@ class EmissionsTracker:
         gpu: measure NVIDIA GPUs when a driver is present.
         experiment_id, pipeline_job, pipeline_task: tags copied into every record.
         epochs: planned number of epochs, for predictions.
-        monitor_epochs: epochs measured before predicting the total (>= 1).
-        budget_kg: emissions budget in kg CO2eq; exceeding predictions fire once.
+        monitor_epochs: epochs measured before predicting the total (1 to ``epochs``).
+        budget_kg: emissions budget in kg CO2eq for all ``epochs`` (requires ``epochs``); a
+            prediction above it fires once.
         on_budget_exceeded: called with the :class:`CarbonBudgetExceeded` instead of raising it.
         handle_signals: on SIGTERM, write an interrupted record before the previous handler runs.
 
@@ -145,6 +156,7 @@ class EmissionsTracker:
         country_iso_code: str | None = None,
         cloud_provider: str | None = None,
         cloud_region: str | None = None,
+        cloud_location: str = "",
         intensity_year: int | None = None,
         location: LocationMode = "off",
         scope: str = "auto",
@@ -162,7 +174,6 @@ class EmissionsTracker:
         handle_signals: bool = True,
     ) -> None:
         from carbon_kfp.distributed import elect_node_owner
-        from carbon_kfp.intensity import resolve_intensity
         from carbon_kfp.pue import resolve_pue
 
         _finite_positive("measure_interval_s", measure_interval_s)
@@ -171,34 +182,45 @@ class EmissionsTracker:
             raise ConfigError(f"epochs={epochs!r}; expected a whole number >= 1")
         if not isinstance(monitor_epochs, int) or monitor_epochs < 1:
             raise ConfigError(f"monitor_epochs={monitor_epochs!r}; expected a whole number >= 1")
+        if budget_kg is not None and epochs is None:
+            raise ConfigError(
+                f"budget_kg={budget_kg!r} needs epochs=N: the budget is checked against the "
+                "prediction for all N epochs"
+            )
+        if epochs is not None and monitor_epochs > epochs:
+            raise ConfigError(
+                f"monitor_epochs={monitor_epochs} > epochs={epochs}; expected at most epochs"
+            )
         if location not in ("off", "auto"):
             raise ConfigError(f"location={location!r}; expected 'off' or 'auto'")
 
-        if location == "auto" and not cloud_region:
-            from carbon_kfp.location import detect_location
-
-            found = detect_location(timeout_s=1.0)
-            if found is not None:
-                cloud_provider, cloud_region = found.cloud_provider, found.cloud_region
-        intensity = resolve_intensity(
+        self._notes: list[str] = []  # tracker-level facts for record.warnings
+        intensity = self._resolve_intensity(
             carbon_intensity_g_per_kwh=carbon_intensity_g_per_kwh,
             cloud_provider=cloud_provider,
             cloud_region=cloud_region,
             country_iso_code=country_iso_code,
             year=intensity_year,
+            platform=self._platform_location(cloud_location, location, cloud_region),
         )
         resolved_pue = resolve_pue(
             pue=pue, cloud_provider=intensity.cloud_provider or cloud_provider, year=intensity_year
         )
         self._role = elect_node_owner()
-        self._sensors = self._build_sensors(
-            scope=scope if self._role.is_owner else "process",
-            sysfs_root=Path(sysfs_root or os.environ.get("CARBON_KFP_SYSFS_ROOT") or "/sys"),
-            proc_root=Path(proc_root or os.environ.get("CARBON_KFP_PROC_ROOT") or "/proc"),
-            rapl_dram=rapl_dram,
-            cloud_provider=intensity.cloud_provider,
-            gpu=gpu and self._role.is_owner,
-        )
+        # The node-owner lock must not outlive a tracker that failed here or is never started.
+        self._release_role = weakref.finalize(self, self._role.release)
+        try:
+            self._sensors = self._build_sensors(
+                scope=scope,
+                sysfs_root=Path(sysfs_root or os.environ.get("CARBON_KFP_SYSFS_ROOT") or "/sys"),
+                proc_root=Path(proc_root or os.environ.get("CARBON_KFP_PROC_ROOT") or "/proc"),
+                rapl_dram=rapl_dram,
+                cloud_provider=intensity.cloud_provider,
+                gpu=gpu,
+            )
+        except BaseException:
+            self._release_role()
+            raise
         self._context = RunContext(
             project_name=project_name,
             run_id=_new_run_id(),
@@ -225,6 +247,45 @@ class EmissionsTracker:
         self._comparisons_kg: dict[str, float] = {}
         self.task_records: list[EmissionsRecord] = []
 
+    @staticmethod
+    def _platform_location(
+        cloud_location: str, location: LocationMode, cloud_region: str | None
+    ) -> CloudLocation | None:
+        """Where the platform says we run, unless the caller named a region."""
+        from carbon_kfp.location import CloudLocation, detect_location
+
+        if cloud_region:
+            return None
+        if cloud_location.strip():
+            return CloudLocation("gcp", cloud_location.strip(), "cloud_location")
+        return detect_location(timeout_s=1.0) if location == "auto" else None
+
+    def _resolve_intensity(
+        self, *, platform: CloudLocation | None, **explicit: Any
+    ) -> GridIntensity:
+        """Intensity from the explicit arguments, preferring the platform's region if known.
+
+        Raises:
+            ConfigError: a bad explicit argument (a platform region is never an error).
+        """
+        from carbon_kfp.intensity import resolve_intensity
+
+        if platform is not None:
+            located = explicit | {
+                "cloud_provider": platform.cloud_provider,
+                "cloud_region": platform.cloud_region,
+            }
+            try:
+                return resolve_intensity(**located)
+            except ConfigError as exc:
+                note = (
+                    f"the platform's region {platform.cloud_region!r} ({platform.source}) is not "
+                    f"in carbon-kfp's tables ({exc}); using the configured location instead"
+                )
+                self._notes.append(note)
+                warn_once(note)
+        return resolve_intensity(**explicit)
+
     def _build_sensors(
         self,
         *,
@@ -235,13 +296,27 @@ class EmissionsTracker:
         cloud_provider: str,
         gpu: bool,
     ) -> list[Sensor]:
+        """CPU, GPU and RAM sensors for this process's role on the node.
+
+        The node owner measures its scope and the node's GPUs. Another rank measures nothing
+        when the owner's scope already contains it (a container's cgroup, the machine), else
+        only its own process's busy CPU time and memory: the owner charges the idle power.
+        """
+        from carbon_kfp.sensors.base import NullSensor
         from carbon_kfp.sensors.cpu import CpuSensor
         from carbon_kfp.sensors.gpu import GpuSensor
         from carbon_kfp.sensors.ram import RamSensor
         from carbon_kfp.sensors.scope import resolve_scope
 
+        owner = self._role.is_owner
         resolved = resolve_scope(scope, sysfs_root=sysfs_root, proc_root=proc_root)
         self._scope_kind = resolved.kind
+        if not owner and resolved.kind != "process":
+            note = (
+                f"not the node owner ({self._role.how}): this process's CPU and RAM are in the "
+                f"owner's {resolved.kind} scope, so they are not counted here"
+            )
+            return [NullSensor("cpu", note), GpuSensor(measure=False), NullSensor("ram", note)]
         return [
             CpuSensor(
                 resolved,
@@ -249,8 +324,9 @@ class EmissionsTracker:
                 proc_root=proc_root,
                 rapl_dram=rapl_dram,
                 cloud_provider=cloud_provider,
+                charge_idle=owner,
             ),
-            GpuSensor(measure=gpu),
+            GpuSensor(measure=gpu and owner),
             RamSensor(resolved),
         ]
 
@@ -306,7 +382,7 @@ class EmissionsTracker:
             self._final = self._record_since_start(status, write=True)
             for sensor in self._sensors:
                 self._guard(sensor.close, sensor.name)
-            self._role.release()
+            self._release_role()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2 * self._interval_s + 1)
         atexit.unregister(self._on_exit)
@@ -365,7 +441,6 @@ class EmissionsTracker:
         epochs.predicted_energy_kwh = mean_kwh * epochs.planned
         predicted_kg = epochs.predicted_energy_kwh * self._context.intensity.g_per_kwh / 1000.0
         if epochs.budget_kg is not None and predicted_kg > epochs.budget_kg:
-            epochs.budget_fired = True
             exceeded = CarbonBudgetExceeded(predicted_kg, epochs.budget_kg)
             if epochs.on_budget_exceeded is None:
                 raise exceeded
@@ -413,7 +488,8 @@ class EmissionsTracker:
             return Snapshot(time.monotonic() - self._t0_s, readings)
 
     def _warnings(self) -> tuple[str, ...]:
-        return tuple(message for sensor in self._sensors for message in sensor.warnings())
+        sensor_notes = (message for sensor in self._sensors for message in sensor.warnings())
+        return (*self._notes, *sensor_notes)
 
     def _record(
         self, begin: Snapshot, end: Snapshot, status: Status, *, task_name: str = ""

@@ -9,8 +9,11 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +21,8 @@ from hypothesis import strategies as st
 
 from carbon_kfp import errors, tables
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
+from carbon_kfp.sensors import cpu as cpu_module
+from carbon_kfp.sensors.base import Reading
 from carbon_kfp.sensors.cpu import CpuSensor, scope_share
 from carbon_kfp.sensors.cpuinfo import (
     TDP_IDLE_FRACTION,
@@ -30,13 +35,69 @@ from carbon_kfp.sensors.cpuinfo import (
     provider_fallback,
     tdp_watts,
 )
-from carbon_kfp.sensors.scope import resolve_scope
-from tests.fakes_sysfs import GCP_EPYC_ROME, GIB, UNKNOWN_CPU, CpuInfoSpec, FakeHost
+from carbon_kfp.sensors.scope import Scope, ScopeKind, resolve_scope
+from tests.fakes_sysfs import (
+    GCP_EPYC_ROME,
+    GIB,
+    UNKNOWN_CPU,
+    CpuInfoSpec,
+    FakeHost,
+    FakeRaplCounter,
+)
+
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
 def fresh_warn_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(errors, "_seen", set())
+
+
+class FakeClock:
+    """Stands in for the ``time`` module of carbon_kfp.sensors.cpu: time moves only when told."""
+
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now_s
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(cpu_module, "time", fake)
+    return fake
+
+
+class FakeScope(Scope):
+    """A scope whose CPU time the test sets (``cpu_s``)."""
+
+    def __init__(self, kind: ScopeKind = "process", vcpus: float = 2.0, host_cpus: int = 2):
+        super().__init__()
+        self.kind = kind
+        self.vcpus = vcpus
+        self.host_cpus = host_cpus
+        self.memory_source = "process-rss"
+        self.detail = "fake"
+        self.cpu_s = 0.0
+
+    def cpu_time_s(self) -> float:
+        return self.cpu_s
+
+    def memory_used_gb(self) -> float:
+        return self._memory_gb
+
+
+def finishes(call: Callable[[], T], timeout_s: float = 10.0) -> T:
+    """``call()`` on another thread; fails the test if it hangs (a deadlock) instead of hanging."""
+    results: list[T] = []
+    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    assert not worker.is_alive(), f"{call} did not return within {timeout_s} s (deadlock?)"
+    assert results, f"{call} raised"
+    return results[0]
 
 
 # --------------------------------------------------------------------------- identification
@@ -428,6 +489,116 @@ def test_container_bursting_above_its_request_is_charged_for_all_its_cpu_time(
     reading = sensor.read()
     assert reading.energy_j >= 3.0 * (high - low)
     assert reading.utilization_percent == 100.0
+
+
+def test_non_owner_ranks_pay_busy_time_only(tmp_path: Path, clock: FakeClock) -> None:
+    """Four ranks on a 2-vCPU host, none owning it: the idle ones are charged nothing (not the
+    host's idle power each), the busy one its CPU time above idle; never RAPL, even readable."""
+    host = FakeHost(tmp_path, cpus=2)
+    socket = FakeRaplCounter([host.add_rapl_zone("intel-rapl:0", "package-0")])
+    low, high = ccf_table("gcp")["Cascade Lake"]
+    scopes = [FakeScope(vcpus=2, host_cpus=2) for _ in range(4)]
+    ranks = [
+        CpuSensor(s, sysfs_root=host.sysfs_root, proc_root=host.proc_root, charge_idle=False)
+        for s in scopes
+    ]
+    for rank in ranks:
+        rank.start()
+    clock.now_s += 10.0
+    socket.advance(50_000_000)
+    scopes[0].cpu_s = 3.0
+    busy, *idle = [rank.read() for rank in ranks]
+
+    assert busy.energy_j == pytest.approx(3.0 * (high - low))
+    assert busy.method == "process-model"
+    assert busy.capacity == 2
+    assert busy.utilization_percent == pytest.approx(15.0)  # 3 CPU-s of 2 vCPUs x 10 s
+    assert "busy time only: idle power is the node owner's" in busy.model
+    assert busy.model.startswith("Intel(R) Xeon(R) CPU @ 2.20GHz (ccf gcp Cascade Lake")
+    for reading in idle:
+        assert (reading.energy_j, reading.utilization_percent) == (0.0, 0.0)
+    assert all(rank.warnings() == () for rank in ranks)
+
+    owner = CpuSensor(
+        FakeScope(vcpus=2, host_cpus=2), sysfs_root=tmp_path / "no-rapl", proc_root=host.proc_root
+    )
+    owner.start()
+    clock.now_s += 10.0
+    assert owner.read().energy_j == pytest.approx(2 * low * 10.0)  # the owner pays the idle
+
+
+def test_busy_time_only_with_no_vcpus_has_no_utilisation(tmp_path: Path, clock: FakeClock) -> None:
+    host = FakeHost(tmp_path)
+    scope = FakeScope(vcpus=0.0)
+    sensor = CpuSensor(
+        scope, sysfs_root=host.sysfs_root, proc_root=host.proc_root, charge_idle=False
+    )
+    sensor.start()
+    clock.now_s += 5.0
+    scope.cpu_s = 1.0
+    reading = sensor.read()
+    low, high = sensor.power_model.min_w_per_vcpu, sensor.power_model.max_w_per_vcpu
+    assert reading.energy_j == pytest.approx(high - low)
+    assert reading.utilization_percent is None
+
+
+def test_read_reentered_from_inside_read_returns_and_counts_once(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The tracker's SIGTERM handler runs on the main thread and may call read() while the main
+    thread is inside read() holding the sensor's lock: no deadlock, and the nested call changes
+    nothing (it answers from the last completed measurement)."""
+    host = FakeHost(tmp_path)
+    ctr = host.add_cgroup_v2(cpu_max="200000 100000")
+    scope = resolve_scope("auto", **host.roots())
+    sensor = CpuSensor(scope, sysfs_root=host.sysfs_root, proc_root=host.proc_root)
+    low, high = sensor.power_model.min_w_per_vcpu, sensor.power_model.max_w_per_vcpu
+    sensor.start()
+    clock.now_s += 1.0
+    ctr.add_cpu_usage_s(1.0)
+    before = sensor.read()
+
+    nested: list[Reading] = []
+    armed = [True]  # fire once, also if a nested call reached here again
+    read_cpu = scope.cpu_time_s
+
+    def interrupted() -> float:  # as if a signal handler ran inside the sensor's read()
+        if armed:
+            armed.clear()
+            nested.append(sensor.read())
+            sensor.sample()
+        return read_cpu()
+
+    scope.cpu_time_s = interrupted  # type: ignore[method-assign]
+    clock.now_s += 1.0
+    ctr.add_cpu_usage_s(1.0)
+    outer = finishes(sensor.read)
+
+    assert nested == [before]  # the state as of the last completed read
+    assert outer.energy_j == pytest.approx(2 * low * 2.0 + 2.0 * (high - low))  # counted once
+    clock.now_s += 1.0
+    assert finishes(sensor.read).energy_j == pytest.approx(2 * low * 3.0 + 2.0 * (high - low))
+
+
+def test_close_reentered_from_inside_read_freezes_the_last_measurement(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    host = FakeHost(tmp_path)
+    scope = FakeScope(vcpus=2)
+    sensor = CpuSensor(scope, sysfs_root=host.sysfs_root, proc_root=host.proc_root)
+    sensor.start()
+    clock.now_s += 1.0
+    before = sensor.read()
+    read_cpu = scope.cpu_time_s
+
+    def interrupted() -> float:
+        sensor.close()  # the SIGTERM handler stops the tracker mid-read
+        return read_cpu()
+
+    scope.cpu_time_s = interrupted  # type: ignore[method-assign]
+    clock.now_s += 1.0
+    finishes(sensor.read)
+    assert finishes(sensor.read) == before  # at most the interrupted interval is missing
 
 
 def test_read_before_start_is_zero(tmp_path: Path) -> None:

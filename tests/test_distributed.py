@@ -23,6 +23,7 @@ from carbon_kfp.distributed import (
     lock_path,
 )
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
+from carbon_kfp.sensors.base import NullSensor, Reading, Sensor
 from carbon_kfp.sensors.gpu import NVML_MODULE_ENV
 from tests.fake_nvml import SCRIPT_ENV, FakeGpu, PowerCurve, from_script, script_json
 
@@ -314,3 +315,18 @@ def test_lock_elects_exactly_one_owner_among_four_processes(tmp_path: Path) -> N
     results = run_ranks(tmp_path, [{} for _ in range(4)])
     check_counted_once(results)
     assert {r["how"] for r in results} == {f"lock {lock_path({}, tmp_path / 'locks')}"}
+
+
+def test_null_sensor_stands_for_devices_the_owner_measures() -> None:
+    """A non-owner rank in a container the owner already measures records nothing for it, and
+    says why."""
+    note = "not the node owner: the owner's container scope includes this process"
+    sensor: Sensor = NullSensor("cpu", note)
+    assert sensor.name == "cpu"
+    sensor.start()
+    sensor.sample()
+    assert sensor.read() == Reading(0.0, "none")
+    sensor.close()
+    sensor.close()
+    assert sensor.read() == Reading(0.0, "none")
+    assert sensor.warnings() == (note,)

@@ -28,13 +28,13 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 
 from carbon_kfp.errors import ConfigError
 from carbon_kfp.executor import (
-    apply_cloud_location,
     configure_exec_parser,
     exec_command,
     exit_code,
     is_unresolved_placeholder,
     path_to_uri,
     resolve_target,
+    resolved_or_empty,
     uri_to_path,
     write_outputs,
 )
@@ -339,15 +339,9 @@ def test_write_outputs_merges_what_the_command_wrote(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "kpi_co2").read_text()) == json.loads(record.to_json())
 
 
-def test_cloud_location_sets_gcp_region_unless_unresolved_or_explicit() -> None:
-    assert apply_cloud_location({}, "europe-west4") == {
-        "cloud_provider": "gcp",
-        "cloud_region": "europe-west4",
-    }
-    assert apply_cloud_location({"cloud_region": "us-east1"}, "europe-west4") == {
-        "cloud_region": "us-east1"
-    }
+def test_unresolved_placeholders_are_recognised_and_ignored() -> None:
     with pytest.warns(UserWarning, match="not resolved"):
-        assert apply_cloud_location({}, "{{$.pipeline_google_cloud_location}}") == {}
+        assert resolved_or_empty("cloud_location", "{{$.pipeline_google_cloud_location}}") == ""
+    assert resolved_or_empty("cloud_location", "europe-west4") == "europe-west4"
     assert is_unresolved_placeholder("{{$.pipeline_task_name}}")
     assert not is_unresolved_placeholder("train")

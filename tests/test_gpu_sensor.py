@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -9,14 +10,16 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from carbon_kfp import errors
+from carbon_kfp.energy import trapezoid_energy_j
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
-from carbon_kfp.sensors.base import METHODS
+from carbon_kfp.sensors.base import METHODS, Reading
 from carbon_kfp.sensors.gpu import (
     NVML_MODULE_ENV,
     GpuSensor,
@@ -60,6 +63,30 @@ def sleep_until(fake: FakeNvml, t_s: float) -> None:
     time.sleep(max(0.0, fake.epoch_s + t_s - time.monotonic()))
 
 
+def sampled_power(fake: FakeNvml, uuid: str, since_s: float) -> tuple[list[float], list[float]]:
+    """The times of the sensor's power calls about ``uuid`` after ``since_s`` and the power the
+    fake answered at each: the samples the sensor integrated, however the threads were scheduled.
+    """
+    times = [c.t_s for c in fake.calls_named(POWER, uuid) if c.t_s >= since_s]
+    curve = fake.gpu(uuid).curve
+    return times, [curve.power_w(t_s - fake.epoch_s) for t_s in times]
+
+
+def final_reading(sensor: GpuSensor) -> Reading:
+    """read(), close(), and the reading as closed: it includes every NVML call the sensor made
+    (a power sample the thread takes between read() and close() included)."""
+    sensor.read()
+    sensor.close()
+    return sensor.read()
+
+
+def wait_for_calls(fake: FakeNvml, name: str, count: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(fake.calls_named(name)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} {name} calls in {timeout_s} s"
+        time.sleep(0.01)
+
+
 # -- measurement ------------------------------------------------------------------------------
 
 
@@ -92,27 +119,33 @@ def test_counter_energy_is_exact() -> None:
 
 
 def test_power_integration_matches_piecewise_linear_integral() -> None:
-    # Kinks at 1, 2 and 3 s; trapezoid error at 10 Hz is at most slope-change x 0.1^2 / 8 per kink.
+    # Kinks at 1, 2 and 3 s, slope changes 100 + 50 + 50 W/s.
     curve = PowerCurve(((0.0, 100.0), (1.0, 200.0), (2.0, 200.0), (3.0, 150.0)))
     fake = FakeNvml([FakeGpu(uuid=UUID_A, curve=curve, energy_counter=False)])
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        sensor = GpuSensor(nvml=fake, power_sample_hz=10.0)
+        sensor = GpuSensor(nvml=fake)
         since_s = time.monotonic()
         sensor.start()
         for t_s in (0.8, 1.6, 2.4):  # the tracker's own cadence does not disturb the integral
             sleep_until(fake, t_s)
             sensor.sample()
         sleep_until(fake, 3.2)
-        reading = sensor.read()
-        sensor.close()
+        reading = final_reading(sensor)
 
-    t0_s, t1_s = window(fake, POWER, UUID_A, since_s)
-    expected_j = fake.energy_j(UUID_A, t0_s, t1_s)
-    assert reading.method == "nvml-power"
-    assert reading.energy_j == pytest.approx(expected_j, rel=1e-3)
+    # DESIGN §2: power sampled at >= 10 Hz is the sensor's configuration (and its default).
+    assert sensor.power_sample_interval_s <= 0.1
+    times, powers = sampled_power(fake, UUID_A, since_s)
     [device] = sensor.device_readings()
-    assert device.power_samples / (t1_s - t0_s) >= 9.5  # >= 10 Hz but for start/stop edges
+    assert device.power_samples == len(times) > 2  # the thread sampled between the edges
+    assert reading.method == "nvml-power"
+    # The trapezoid over the samples actually taken, whenever the scheduler ran the thread...
+    assert reading.energy_j == pytest.approx(trapezoid_energy_j(times, powers), rel=1e-3)
+    # ...is within the trapezoid rule's bound of the exact integral: a kink inside a gap of h
+    # seconds costs at most |slope change| x h^2 / 8.
+    max_gap_s = max(b - a for a, b in itertools.pairwise(times))
+    exact_j = fake.energy_j(UUID_A, times[0], times[-1])
+    assert abs(reading.energy_j - exact_j) <= 200.0 * max_gap_s**2 / 8 + 1e-3 * exact_j
     # Missing counter is a downgrade like any other: one warning, kept in the record.
     assert len(carbon_warnings(record)) == 1
     assert "counter unavailable" in sensor.warnings()[0]
@@ -138,8 +171,7 @@ def test_counter_failing_mid_run_downgrades_once(fail_with: str) -> None:
         time.sleep(0.4)
         for _ in range(3):
             sensor.sample()
-        reading = sensor.read()
-        sensor.close()
+        reading = final_reading(sensor)
 
     assert reading.method == "nvml-power"
     assert len(carbon_warnings(record)) == 1
@@ -162,7 +194,7 @@ def test_power_failure_stops_that_device_without_raising() -> None:
         warnings.simplefilter("always")
         sensor = GpuSensor(nvml=fake)
         sensor.start()
-        time.sleep(0.6)
+        wait_for_calls(fake, POWER, 6)  # the thread's samples up to the failing one
         first = sensor.read()
         time.sleep(0.2)
         second = sensor.read()
@@ -179,14 +211,20 @@ def test_mixed_methods_report_the_weakest() -> None:
     fake = FakeNvml([FakeGpu(uuid=UUID_A), FakeGpu(uuid=UUID_B, energy_counter=False)])
     with pytest.warns(CarbonKfpWarning, match="GPU 1 .* counter unavailable"):
         sensor = GpuSensor(nvml=fake)
+    since_s = time.monotonic()
     sensor.start()
     time.sleep(0.3)
-    reading = sensor.read()
-    sensor.close()
+    reading = final_reading(sensor)
     assert reading.method == "nvml-power"
     assert {d.method for d in sensor.device_readings()} == {"nvml-energy", "nvml-power"}
     assert reading.capacity == 2
-    assert reading.energy_j == pytest.approx(2 * 70.0 * 0.3, rel=0.2)
+    # Both draw 70 W: the counter's GPU over its first and last read, the other over the power
+    # samples actually taken (the trapezoid of a constant is exact), whatever the sleep lasted.
+    counter_j = fake.energy_j(UUID_A, *window(fake, COUNTER, UUID_A, since_s))
+    times, powers = sampled_power(fake, UUID_B, since_s)
+    assert reading.energy_j == pytest.approx(
+        counter_j + trapezoid_energy_j(times, powers), rel=1e-3
+    )
 
 
 # -- which devices ----------------------------------------------------------------------------
@@ -417,3 +455,80 @@ def test_gpu_check_runs_end_to_end_on_a_fake_gpu(tmp_path: Path) -> None:
     assert result["counter_energy_j"] == pytest.approx(100.0 * result["measured_s"], rel=0.02)
     assert abs(result["difference_percent"]) < 1.0
     assert "difference" in out.stdout
+
+
+# -- reentrancy (the tracker's SIGTERM handler runs on the thread it interrupts) ---------------
+
+
+def finishes(call: Callable[[], Reading], timeout_s: float = 10.0) -> Reading:
+    """``call()`` on another thread; fails the test if it hangs (a deadlock) instead of hanging."""
+    results: list[Reading] = []
+    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    assert not worker.is_alive(), f"{call} did not return within {timeout_s} s (deadlock?)"
+    assert results, f"{call} raised"
+    return results[0]
+
+
+def test_read_reentered_from_inside_an_nvml_call_neither_hangs_nor_double_counts() -> None:
+    fake = FakeNvml([FakeGpu(uuid=UUID_A, curve=PowerCurve.constant(100.0))])
+    sensor = GpuSensor(nvml=fake)
+    since_s = time.monotonic()
+    sensor.start()
+    time.sleep(0.05)
+    before = sensor.read()
+    nested: list[Reading] = []
+    armed = [True]  # fire once, also if a nested call reached here again
+    read_counter = fake.nvmlDeviceGetTotalEnergyConsumption
+
+    def interrupted(handle: Any) -> int:
+        value = read_counter(handle)
+        if armed:  # the counter moves on, then a signal handler reads the sensor
+            armed.clear()
+            time.sleep(0.02)
+            nested.append(sensor.read())
+            sensor.sample()
+        return value
+
+    fake.nvmlDeviceGetTotalEnergyConsumption = interrupted  # type: ignore[method-assign]
+    time.sleep(0.05)
+    finishes(sensor.read)
+    time.sleep(0.05)
+    reading = final_reading(sensor)
+
+    assert nested == [before]  # the last completed reads; no NVML call of its own
+    assert sensor.warnings() == ()  # no counter "going backwards"
+    exact_j = fake.energy_j(UUID_A, *window(fake, COUNTER, UUID_A, since_s))
+    assert reading.energy_j == pytest.approx(exact_j, rel=1e-3)  # every interval counted once
+
+
+def test_close_reentered_from_inside_an_nvml_call_defers_the_shutdown() -> None:
+    fake = FakeNvml([FakeGpu(uuid=UUID_A, energy_counter=False)])
+    with pytest.warns(CarbonKfpWarning, match="counter unavailable"):
+        sensor = GpuSensor(nvml=fake)
+    sensor.start()
+    read_power = fake.nvmlDeviceGetPowerUsage
+    shutdowns_seen: list[int] = []
+    armed = [True]
+
+    def interrupted(handle: Any) -> int:
+        if threading.current_thread().name != "carbon-kfp-gpu-power" and armed:
+            armed.clear()
+            sensor.close()  # the handler stops the tracker while read() is inside NVML
+            shutdowns_seen.append(fake.shutdown_count)
+        return read_power(handle)
+
+    fake.nvmlDeviceGetPowerUsage = interrupted  # type: ignore[method-assign]
+    time.sleep(0.15)
+    outer = finishes(sensor.read)
+
+    assert shutdowns_seen == [0]  # not shut down under the interrupted NVML call...
+    assert fake.init_count == fake.shutdown_count == 1  # ...but when that call ended
+    deadline = time.monotonic() + 5.0
+    while any(t.name == "carbon-kfp-gpu-power" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the power thread outlived close()"
+        time.sleep(0.01)
+    calls = len(fake.calls)
+    assert sensor.read() == outer  # closed: nothing is measured after the interrupted read
+    assert len(fake.calls) == calls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from carbon_kfp import errors
 from carbon_kfp.errors import CarbonKfpWarning
+from carbon_kfp.sensors import ram as ram_module
 from carbon_kfp.sensors.base import Reading
 from carbon_kfp.sensors.ram import RamSensor, memory_w_per_gb
 from carbon_kfp.sensors.scope import resolve_scope
@@ -127,3 +129,65 @@ def test_read_before_start_is_zero(tmp_path: Path) -> None:
     host = FakeHost(tmp_path)
     sensor = RamSensor(resolve_scope("machine", proc_root=host.proc_root))
     assert sensor.read().energy_j == 0.0
+
+
+class FakeClock:
+    """Stands in for the ``time`` module of carbon_kfp.sensors.ram: time moves only when told."""
+
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now_s
+
+
+def finishes(call: Callable[[], Reading], timeout_s: float = 10.0) -> Reading:
+    """``call()`` on another thread; fails the test if it hangs (a deadlock) instead of hanging."""
+    results: list[Reading] = []
+    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    assert not worker.is_alive(), f"{call} did not return within {timeout_s} s (deadlock?)"
+    assert results, f"{call} raised"
+    return results[0]
+
+
+def test_read_reentered_from_inside_read_returns_and_integrates_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGTERM handler calling read()/sample()/close() while the main thread is inside read():
+    no deadlock; the nested calls answer from the last completed sample and change nothing."""
+    clock = FakeClock()
+    monkeypatch.setattr(ram_module, "time", clock)
+    host = FakeHost(tmp_path, cpus=64, memory_bytes=256 * GIB)
+    host.add_cgroup_v2(cpu_max="200000 100000", memory_max=4 * GIB).set_memory_usage(GIB)
+    scope = resolve_scope("auto", **host.roots())
+    sensor = RamSensor(scope)
+    sensor.start()
+    clock.now_s += 10.0
+    before = sensor.read()
+    nested: list[Reading] = []
+    armed = [True]  # fire once, also if a nested call reached here again
+    read_used = scope.memory_used_gb
+
+    def interrupted() -> float:  # as if a signal handler ran inside the sensor's read()
+        if armed:
+            armed.clear()
+            nested.append(sensor.read())
+            sensor.sample()
+        return read_used()
+
+    scope.memory_used_gb = interrupted  # type: ignore[method-assign]
+    clock.now_s += 10.0
+    outer = finishes(sensor.read)
+    assert nested == [before]
+    assert outer.energy_j == pytest.approx(4 * 0.3725 * 20.0)  # integrated once
+
+    def closing() -> float:
+        sensor.close()  # the handler stops the tracker mid-read
+        return read_used()
+
+    scope.memory_used_gb = closing  # type: ignore[method-assign]
+    clock.now_s += 10.0
+    finishes(sensor.read)
+    assert finishes(sensor.read) == outer  # at most the interrupted interval is missing

@@ -3,14 +3,16 @@ while a background thread advances the counters (tests/fakes_sysfs.py)."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbon_kfp import errors
@@ -29,7 +31,7 @@ from carbon_kfp.sensors.rapl import (
     select_domains,
 )
 from carbon_kfp.sensors.scope import MachineScope, resolve_scope
-from tests.fakes_sysfs import GIB, CounterThread, FakeHost, FakeRaplCounter
+from tests.fakes_sysfs import GIB, CounterThread, FakeHost, FakeRaplCounter, write_atomic
 
 
 @pytest.fixture(autouse=True)
@@ -62,6 +64,16 @@ def machine_sensor(host: FakeHost, **kwargs: object) -> CpuSensor:
         proc_root=host.proc_root,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+class FakeClock:
+    """Stands in for the ``time`` module of carbon_kfp.sensors.cpu: time moves only when told."""
+
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now_s
 
 
 def assert_within_1_percent(measured_j: float, truth_uj: int) -> None:
@@ -336,20 +348,131 @@ def test_root_only_counter_raises_permission_error_for_users(tmp_path: Path) -> 
         meter.start(0.0)
 
 
-def test_counter_failing_mid_run_moves_the_whole_run_to_the_model(tmp_path: Path) -> None:
+def test_counter_failing_mid_run_keeps_rapl_energy_and_warns_once(tmp_path: Path) -> None:
     host = FakeHost(tmp_path)
     zone = host.add_rapl_zone("intel-rapl:0", "package-0")
     counter = FakeRaplCounter([zone])
     sensor = machine_sensor(host)
     sample_run(sensor, lambda: counter.advance(10_000), samples=5)
+    measured = sensor.read()
+    assert measured.method == "rapl"
     zone.make_unreadable()
     with pytest.warns(CarbonKfpWarning, match="during the run"):
         sensor.sample()
         sensor.sample()
         reading = sensor.read()
     assert reading.method == "machine-model"
+    assert reading.energy_j >= measured.energy_j == pytest.approx(counter.total_uj / 1e6)
+    assert "rapl package-0 for the first" in reading.model
     assert len(sensor.warnings()) == 1
     assert "during the run" in sensor.warnings()[0]
+
+
+def test_window_spanning_a_mid_run_failure_is_rapl_before_plus_model_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(cpu_module, "time", clock)
+    host = FakeHost(tmp_path, cpus=64)
+    zone = host.add_rapl_zone("intel-rapl:0", "package-0")
+    counter = FakeRaplCounter([zone])
+    sensor = machine_sensor(host)
+    low, high = sensor.power_model.min_w_per_vcpu, sensor.power_model.max_w_per_vcpu
+
+    def advance(seconds: float, busy_s: float, rapl_j: float = 0.0) -> None:
+        clock.now_s += seconds
+        host.add_host_cpu_seconds(busy_s)
+        if rapl_j:
+            counter.advance(round(rapl_j * 1e6))
+
+    sensor.start()
+    advance(1, 1, 50.0)
+    sensor.sample()
+    advance(1, 1, 50.0)
+    begin = sensor.read()  # a task / epoch / flush window opens here
+    advance(1, 1, 50.0)
+    sensor.sample()  # RAPL's last good sample, 3 s into the run
+    zone.make_unreadable()
+    advance(1, 2)
+    with pytest.warns(CarbonKfpWarning, match="during the run"):
+        sensor.sample()  # fails: the model takes over from the last good sample
+    advance(2, 4)
+    end = sensor.read()
+
+    assert begin.method == "rapl"
+    assert begin.energy_j == pytest.approx(100.0)
+    assert end.method == "machine-model"
+    rapl_before_j = 50.0  # from the window's start to RAPL's last good sample
+    model_after_j = 64 * low * 3 + 6 * (high - low)  # 3 s, 6 CPU-s since that sample
+    assert end.energy_j - begin.energy_j == pytest.approx(rapl_before_j + model_after_j)
+    assert "rapl package-0 for the first 3 s" in end.model
+    sensor.close()
+    assert sensor.read() == end  # nothing moved since: close() freezes the same value
+
+
+Step = tuple[float, int, int, bool]
+
+
+@st.composite
+def switch_runs(draw: st.DrawFn) -> tuple[list[Step], int | None, bool]:
+    """Steps after start(): (seconds since the previous step, host busy CPU time added in 1/100
+    s, RAPL energy added in µJ unless frozen, whether a sample() precedes the step's read());
+    the step before which the counter fails, after at least one good read (or None); whether the
+    counters are frozen (never move)."""
+    steps = draw(
+        st.lists(
+            st.tuples(
+                st.floats(0.0, 4.0),
+                st.integers(0, 400),
+                st.integers(1_000_000, 500_000_000),
+                st.booleans(),
+            ),
+            min_size=2,
+            max_size=12,
+        )
+    )
+    fail_at = draw(st.none() | st.integers(1, len(steps) - 1))
+    return steps, fail_at, draw(st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(switch_runs())
+def test_cumulative_cpu_energy_never_decreases_across_a_switch_to_the_model(
+    run: tuple[list[Step], int | None, bool],
+) -> None:
+    """Whatever the timing, a counter failing mid-run or counters that never move (frozen)
+    switch to the model without the cumulative reading going down."""
+    steps, fail_at, frozen = run
+    readings: list[float] = []
+    with (
+        tempfile.TemporaryDirectory() as root,
+        pytest.MonkeyPatch.context() as patch,
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        clock = FakeClock()
+        patch.setattr(cpu_module, "time", clock)
+        host = FakeHost(Path(root), cpus=8)
+        zone = host.add_rapl_zone("intel-rapl:0", "package-0")
+        counter = FakeRaplCounter([zone])
+        sensor = machine_sensor(host)
+        sensor.start()
+        readings.append(sensor.read().energy_j)
+        failed = False
+        for index, (seconds, busy_ticks, rapl_uj, sample_first) in enumerate(steps):
+            if index == fail_at:
+                zone.make_unreadable()
+                failed = True
+            clock.now_s += seconds
+            host.add_host_cpu_seconds(busy_ticks / 100)
+            if not frozen and not failed:
+                counter.advance(rapl_uj)
+            if sample_first:
+                sensor.sample()
+            readings.append(sensor.read().energy_j)
+        sensor.close()
+        readings.append(sensor.read().energy_j)
+    assert all(later >= earlier for earlier, later in itertools.pairwise(readings)), readings
 
 
 def test_frozen_counters_are_not_reported_as_zero(
@@ -367,6 +490,23 @@ def test_frozen_counters_are_not_reported_as_zero(
     assert reading.method == "machine-model"
     assert reading.energy_j > 0
     assert "did not move" in sensor.warnings()[0]
+
+
+def test_zones_skipped_at_discovery_are_warned_at_construction(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path)
+    package0 = FakeRaplCounter([host.add_rapl_zone("intel-rapl:0", "package-0")])
+    broken = host.add_rapl_zone("intel-rapl:1", "package-1")
+    write_atomic(broken.path / "max_energy_range_uj", "garbage\n")
+    with pytest.warns(CarbonKfpWarning, match=r"intel-rapl:1 skipped"):
+        sensor = machine_sensor(host)
+    [note] = sensor.warnings()
+    assert "max_energy_range_uj of package-1 is 'garbage'" in note
+    assert "not counted" in note
+    sample_run(sensor, lambda: package0.advance(20_000), samples=5)
+    reading = sensor.read()
+    assert reading.method == "rapl"  # package-0 is still measured
+    assert reading.model.endswith("(rapl package-0)")
+    assert sensor.warnings() == (note,)
 
 
 def test_sampling_slower_than_the_wrap_bound_is_warned(tmp_path: Path) -> None:

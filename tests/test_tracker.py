@@ -22,6 +22,7 @@ from carbon_kfp import ConfigError, EmissionsTracker, track_emissions
 from carbon_kfp import tracker as tracker_module
 
 FAST = {"measure_interval_s": 0.05, "carbon_intensity_g_per_kwh": 400.0, "scope": "process"}
+FAST_NO_LOCATION = {"measure_interval_s": 0.05}
 
 
 def run_python(code: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -249,3 +250,114 @@ def test_timestamps_are_iso8601_utc_with_milliseconds() -> None:
         <= (datetime.fromisoformat(stamp))
         <= after
     )
+
+
+def test_cloud_location_sets_the_region_unless_a_region_is_configured() -> None:
+    located = EmissionsTracker(cloud_location="europe-west4", scope="process").context.intensity
+    assert (located.source, located.cloud_provider, located.cloud_region) == (
+        "gcp-region",
+        "gcp",
+        "europe-west4",
+    )
+    explicit = EmissionsTracker(
+        cloud_location="europe-west4", cloud_provider="gcp", cloud_region="us-east1"
+    ).context.intensity
+    assert explicit.cloud_region == "us-east1"
+
+
+def test_unknown_platform_region_falls_back_with_a_recorded_warning() -> None:
+    tracker = EmissionsTracker(
+        cloud_location="mars-north1", country_iso_code="FRA", scope="process", **FAST_NO_LOCATION
+    )
+    assert tracker.context.intensity.source == "country"
+    record = tracker.start().stop()
+    assert any("mars-north1" in warning for warning in record.warnings)
+
+
+def test_unknown_detected_region_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUD_ML_REGION", "mars-north1")
+    tracker = EmissionsTracker(location="auto", carbon_intensity_g_per_kwh=123.0, scope="process")
+    assert tracker.context.intensity.g_per_kwh == 123.0
+
+
+def test_configured_unknown_region_is_still_an_error() -> None:
+    with pytest.raises(ConfigError, match="mars-north1"):
+        EmissionsTracker(cloud_provider="gcp", cloud_region="mars-north1")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"budget_kg": 1.0}, "needs epochs"),
+        ({"epochs": 3, "monitor_epochs": 5}, "monitor_epochs=5 > epochs=3"),
+    ],
+)
+def test_budget_that_could_never_fire_is_rejected(kwargs, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        EmissionsTracker(carbon_intensity_g_per_kwh=100.0, **kwargs)
+
+
+def test_failed_construction_releases_the_node_owner_lock(tmp_path: Path) -> None:
+    from carbon_kfp.distributed import elect_node_owner
+
+    with pytest.raises(ConfigError):
+        EmissionsTracker(carbon_intensity_g_per_kwh=100.0, scope="contianer")
+    code = "from carbon_kfp.distributed import elect_node_owner; print(elect_node_owner().is_owner)"
+    other = run_python(code)
+    assert other.stdout.strip() == "True", other.stderr
+    elect_node_owner().release()
+
+
+def test_warnings_as_errors_never_break_stop(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = run_python(
+        f"""
+        import warnings
+        warnings.simplefilter("error")
+        from carbon_kfp import EmissionsTracker
+        t = EmissionsTracker(output_dir={str(blocker / "sub")!r}, carbon_intensity_g_per_kwh=1.0,
+                             scope="process", measure_interval_s=0.05).start()
+        record = t.stop()
+        print(record.status, t.running)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["completed", "False"]
+
+
+def test_sigterm_inside_a_sensor_read_still_writes_the_record(tmp_path: Path) -> None:
+    # The handler runs on the main thread while it holds the CPU sensor's lock (mid flush):
+    # it must neither wait for itself nor lose the record.
+    code = f"""
+        import os, signal, time
+        from carbon_kfp import EmissionsTracker
+        tracker = EmissionsTracker(output_dir={str(tmp_path)!r}, measure_interval_s=60,
+                                   carbon_intensity_g_per_kwh=100.0, scope="process").start()
+        cpu = tracker._sensors[0]
+        scope = cpu._scope
+        real = scope.cpu_time_s
+        def cpu_time_then_sigterm():
+            value = real()
+            scope.cpu_time_s = real
+            os.kill(os.getpid(), signal.SIGTERM)  # delivered while the sensor lock is held
+            for _ in range(1000):
+                pass
+            return value
+        time.sleep(0.2)
+        scope.cpu_time_s = cpu_time_then_sigterm
+        tracker.flush()
+        time.sleep(30)
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.wait(20) == -signal.SIGTERM
+    finally:
+        child.kill()
+    statuses = [row["status"] for row in csv.DictReader((tmp_path / "emissions.csv").open())]
+    assert "interrupted" in statuses

@@ -15,10 +15,11 @@ import pytest
 
 from carbon_kfp import EmissionsTracker
 from carbon_kfp.energy import linear_power_model_energy_j
+from carbon_kfp.sensors.cpuinfo import ccf_table
 from tests.fakes_sysfs import GIB, FakeCgroup, FakeHost
 
-# GCP Cascade Lake per-vCPU watts from the packaged CCF table (the fake host's CPU)
-CASCADE_LAKE_GCP_W = (0.64, 3.97)
+# per-vCPU watts of the fake host's CPU (GCP Cascade Lake) in the packaged CCF table
+CASCADE_LAKE_GCP_W = ccf_table("gcp")["Cascade Lake"]
 
 
 def pod(tmp_path: Path, version: int) -> tuple[FakeHost, FakeCgroup]:
@@ -57,7 +58,7 @@ def test_pod_is_charged_for_its_two_vcpus_and_four_gib(tmp_path: Path, version: 
         min_w_per_vcpu=CASCADE_LAKE_GCP_W[0],
         max_w_per_vcpu=CASCADE_LAKE_GCP_W[1],
     )
-    assert record.cpu_energy_kwh * 3.6e6 == pytest.approx(expected_cpu_j, rel=0.05)
+    assert record.cpu_energy_kwh * 3.6e6 == pytest.approx(expected_cpu_j, rel=1e-3)
     assert record.ram_power_w == pytest.approx(4.0 * 0.3725, rel=1e-3)
     # nothing host-sized: a 64-CPU host at idle alone would draw 64 x 0.64 W
     assert record.cpu_power_w < 64 * CASCADE_LAKE_GCP_W[0]

@@ -36,7 +36,7 @@ from kfp.dsl import Metrics
 
 from carbon_kfp.compare import alongside, build_backends
 from carbon_kfp.errors import ConfigError, warn_once
-from carbon_kfp.executor import apply_cloud_location, resolved_or_empty
+from carbon_kfp.executor import resolved_or_empty
 from carbon_kfp.outputs import write_text_atomic
 from carbon_kfp.record import EmissionsRecord, Status
 from carbon_kfp.tracker import EmissionsTracker
@@ -139,9 +139,10 @@ def track(
             report names steps by it.
         cloud_location: the Vertex AI region the step runs in: pass google_cloud_pipeline_
             components' ``LOCATION_PLACEHOLDER`` (``{{$.pipeline_google_cloud_location}}``) in
-            pipelines compiled for Vertex AI. It sets ``cloud_provider="gcp"`` and
-            ``cloud_region`` unless ``cloud_region`` is given, so grid intensity follows the
-            region. Not for ``kfp.local``: kfp 2.17's local runner fails on that placeholder
+            pipelines compiled for Vertex AI. Grid intensity follows that region unless
+            ``cloud_region`` is given; a region missing from the tables falls back with a
+            warning instead of failing the step (see ``EmissionsTracker(cloud_location=)``).
+            Not for ``kfp.local``: kfp 2.17's local runner fails on that placeholder
             (IndexError); pass ``""`` or a pipeline parameter there. Unresolved placeholders
             (e.g. on Kubeflow) are ignored with a warning; ``location="auto"`` is the portable
             alternative (reads ``CLOUD_ML_REGION``, which Vertex AI sets).
@@ -163,11 +164,12 @@ def track(
     """
     if not getattr(kpi_co2, "path", ""):
         raise ConfigError(f"kpi_co2={kpi_co2!r} has no path; pass the component's Output[Metrics]")
-    kwargs = apply_cloud_location(tracker_kwargs, cloud_location)
+    kwargs = dict(tracker_kwargs)
     kwargs["handle_signals"] = False  # SIGTERM is handled here, so kpi_co2 gets written
     tracker = EmissionsTracker(
         pipeline_job=resolved_or_empty("pipeline_job", pipeline_job),
         pipeline_task=resolved_or_empty("pipeline_task", pipeline_task),
+        cloud_location=resolved_or_empty("cloud_location", cloud_location.strip()),
         **kwargs,
     )
     backends = build_backends(

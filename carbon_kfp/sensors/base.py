@@ -2,6 +2,12 @@
 
 A sensor never raises to the tracker once started: a fault downgrades its method, warns once and
 is recorded (DESIGN §1, §5). Construction may raise ``ValueError`` for bad configuration only.
+
+Reentrancy: the tracker's SIGTERM handler runs on the main thread and may call ``read``,
+``sample`` or ``close`` while the main thread is already inside one of them. Sensors therefore
+guard their state with a ``threading.RLock`` (a plain ``Lock`` would deadlock) plus a
+:class:`CallDepth`: a nested call does not advance the measurement, it answers from the state of
+the last completed one (at worst the interval in progress is missing from the nested answer).
 """
 
 from __future__ import annotations
@@ -68,3 +74,66 @@ class Sensor(Protocol):
     def warnings(self) -> tuple[str, ...]:
         """What went wrong so far (one line each), for the record."""
         ...
+
+
+class NullSensor:
+    """A device class that another process measures (implements ``Sensor``).
+
+    E.g. a rank that does not own its node inside a container whose cgroup the node owner
+    already measures: counting the container again here would count it twice. Every reading is
+    ``Reading(0.0, "none")``; :meth:`warnings` returns ``(note,)`` so the record says why.
+
+    Args:
+        name: the device class it stands for: ``"cpu"``, ``"gpu"`` or ``"ram"``.
+        note: one line for the record, e.g. "not the node owner: the owner's container scope
+            includes this process".
+    """
+
+    def __init__(self, name: str, note: str) -> None:
+        self.name = name
+        self.note = note
+
+    def start(self) -> None:
+        """Nothing to baseline."""
+
+    def sample(self) -> None:
+        """Nothing to sample."""
+
+    def read(self) -> Reading:
+        """Always 0 J, method ``"none"``."""
+        return Reading(0.0, "none")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def warnings(self) -> tuple[str, ...]:
+        """The note given at construction."""
+        return (self.note,)
+
+
+class CallDepth:
+    """How deep the thread that holds an object's ``RLock`` is inside that object's methods.
+
+    Use it inside the lock: ``with self._lock, self._depth as outermost:``. ``outermost`` is
+    False only for a call made while another call of the same object is in progress on the same
+    thread (a signal handler that interrupted it), since no other thread can hold the lock then.
+    Such a nested call must not change the measurement state, which the interrupted call may be
+    halfway through updating.
+    """
+
+    __slots__ = ("depth",)
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    def __enter__(self) -> bool:
+        self.depth += 1
+        return self.depth == 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.depth -= 1
+
+    @property
+    def active(self) -> bool:
+        """Whether a call is in progress (on the lock holder's thread)."""
+        return self.depth > 0

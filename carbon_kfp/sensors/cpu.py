@@ -8,7 +8,13 @@ pays for 2/64 of the idle power plus the load it added, never for the whole sock
 
 Without RAPL: ``E = vcpus × min_w × wall + busy_cpu_s × (max_w − min_w)``
 (:func:`carbon_kfp.energy.linear_power_model_energy_j`) with per-vCPU watts from
-:mod:`carbon_kfp.sensors.cpuinfo`. Importing this module reads no files.
+:mod:`carbon_kfp.sensors.cpuinfo`. With ``charge_idle=False`` (a rank that does not own its node:
+the owner pays the node's idle power) only ``busy_cpu_s × (max_w − min_w)``, and never RAPL.
+
+RAPL failing mid-run: the energy RAPL measured up to its last good sample is kept and the model
+adds the energy from then on, so the cumulative reading stays continuous (a window spanning the
+switch is RAPL before it plus model after it). Counters that never moved (frozen) measured
+nothing, so the model then covers the whole run. Importing this module reads no files.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 
 from carbon_kfp.energy import linear_power_model_energy_j
 from carbon_kfp.errors import warn_once
-from carbon_kfp.sensors.base import Method, Reading
+from carbon_kfp.sensors.base import CallDepth, Method, Reading
 from carbon_kfp.sensors.cpuinfo import (
     CpuInfo,
     CpuPowerModel,
@@ -95,6 +101,10 @@ class CpuSensor:
         rapl_dram: also sum RAPL ``dram`` domains (off by default: RAM has its own sensor).
         cloud_provider: which CCF coefficient table to use: ``gcp`` (default, also for ""),
             ``aws`` or ``azure``.
+        charge_idle: charge the scope's share of idle power (default). ``False`` for a process
+            whose node's idle power another process (the node owner) already charges: the energy
+            is then only its busy CPU time × (max_w − min_w) per vCPU, RAPL is never used, and
+            ``Reading.model`` says so. ``capacity`` and utilisation are reported as usual.
 
     Raises:
         ConfigError: an unknown ``cloud_provider`` (construction only).
@@ -103,7 +113,12 @@ class CpuSensor:
     ``Reading.model`` names the CPU and the source of the figures, e.g.
     ``"Intel(R) Xeon(R) CPU @ 2.20GHz (ccf gcp Cascade Lake 0.69-3.75 W/vCPU)"``. After
     construction nothing raises: faults downgrade RAPL to the model, warn once, and are listed
-    by :meth:`warnings`.
+    by :meth:`warnings` (so are RAPL zones skipped because their ``name`` or
+    ``max_energy_range_uj`` is unreadable, warned at construction).
+
+    Thread-safe and reentrant: a call made from a signal handler while another call is in
+    progress on the same thread answers from the last completed measurement (see
+    :mod:`carbon_kfp.sensors.base`).
     """
 
     name = "cpu"
@@ -116,16 +131,23 @@ class CpuSensor:
         proc_root: Path = Path("/proc"),
         rapl_dram: bool = False,
         cloud_provider: str = "",
+        charge_idle: bool = True,
     ) -> None:
         self._provider = normalize_provider(cloud_provider)
         self._scope = scope
         self._proc_root = proc_root
+        self._charge_idle = charge_idle
         self._info: CpuInfo = read_cpuinfo(proc_root)
         self._power: CpuPowerModel = cpu_power_model(self._info, self._provider)
-        meter = RaplMeter(sysfs_root, include_dram=rapl_dram)
-        self._rapl: RaplMeter | None = meter if meter.available else None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: see the class docstring
+        self._depth = CallDepth()
         self._warnings: list[str] = []
+        self._rapl: RaplMeter | None = None
+        if charge_idle:  # RAPL measures sockets, idle power included: only for who pays for it
+            meter = RaplMeter(sysfs_root, include_dram=rapl_dram)
+            for note in meter.notes:
+                self._warn(note)
+            self._rapl = meter if meter.available else None
         self._use_rapl = False
         self._started = False
         self._closed = False
@@ -135,15 +157,25 @@ class CpuSensor:
         self._cpu_last_s: float | None = None
         self._host_last: HostCpuTimes | None = None
         self._wrap_warned = False
+        # The model's part of the reading: base_j (RAPL energy kept at a mid-run switch) plus the
+        # model from model_t0_s / model_cpu0_s (the start, or RAPL's last good sample).
+        self._model_base_j = 0.0
+        self._model_t0_s = 0.0
+        self._model_cpu0_s: float | None = None
+        self._rapl_kept_s: float | None = None  # seconds of the run measured by RAPL, if it failed
 
     # ----------------------------------------------------------------- Sensor protocol
 
     def start(self) -> None:
         """Take the baselines (CPU time, RAPL counters); a RAPL fault selects the model."""
-        with self._lock:
+        with self._lock, self._depth as outermost:
+            if not outermost:  # from a signal handler during another call: leave the run alone
+                return
             now = time.monotonic()
-            self._t0_s = self._t_last_s = now
-            self._cpu0_s = self._cpu_last_s = self._scope_cpu_s()
+            self._t0_s = self._t_last_s = self._model_t0_s = now
+            self._cpu0_s = self._cpu_last_s = self._model_cpu0_s = self._scope_cpu_s()
+            self._model_base_j = 0.0
+            self._rapl_kept_s = None
             self._use_rapl = False
             if self._rapl is not None:
                 try:
@@ -163,25 +195,27 @@ class CpuSensor:
 
     def sample(self) -> None:
         """Read the counters (catches RAPL wrap-around and applies each interval's share)."""
-        with self._lock:
-            if self._started and not self._closed:
+        with self._lock, self._depth as outermost:
+            if outermost and self._started and not self._closed:
                 self._advance(time.monotonic())
 
     def read(self) -> Reading:
         """Cumulative CPU energy since ``start()`` (0 J before it). Units: J."""
-        with self._lock:
+        with self._lock, self._depth as outermost:
             if self._final is not None:
                 return self._final
             if not self._started:
                 return Reading(0.0, self._model_method(), self._scope.vcpus, self._model_label())
-            self._advance(time.monotonic())
+            if outermost:  # a nested call answers from the last completed measurement
+                self._advance(time.monotonic())
             return self._reading()
 
     def close(self) -> None:
         """Freeze the reading (later ``read()`` calls return it). Idempotent."""
-        with self._lock:
+        with self._lock, self._depth as outermost:
             if self._started and self._final is None:
-                self._advance(time.monotonic())
+                if outermost:
+                    self._advance(time.monotonic())
                 self._final = self._reading()
             self._closed = True
 
@@ -230,11 +264,17 @@ class CpuSensor:
                     self._host_last = host
                 self._rapl.sample(now, share)
             except (RaplError, OSError, ValueError) as exc:
+                # Keep what RAPL measured up to its last good sample (at _t_last_s); the model
+                # continues from there. The flag flips last, so a nested read sees either state.
+                self._model_base_j = self._rapl.energy_j()
+                self._model_t0_s = self._t_last_s
+                self._model_cpu0_s = self._cpu_last_s
+                self._rapl_kept_s = self._t_last_s - self._t0_s
                 self._use_rapl = False
                 self._warn(
-                    f"RAPL reading failed during the run ({exc.__cause__ or exc}); the run's CPU "
-                    "energy uses the "
-                    "CPU-time model instead"
+                    f"RAPL reading failed during the run ({exc.__cause__ or exc}); CPU energy "
+                    "from then on uses the CPU-time model (the RAPL energy measured before is "
+                    "kept)"
                 )
             else:
                 if not self._wrap_warned and self._rapl.longest_interval_s > (
@@ -249,6 +289,8 @@ class CpuSensor:
         if cpu is not None:
             if self._cpu0_s is None:
                 self._cpu0_s = cpu  # first readable value becomes the baseline
+            if self._model_cpu0_s is None:
+                self._model_cpu0_s = cpu
             self._cpu_last_s = cpu
         self._t_last_s = now
 
@@ -259,21 +301,33 @@ class CpuSensor:
         return self._info.model_name or "unknown CPU"
 
     def _model_label(self) -> str:
-        return f"{self._cpu_name()} ({self._power.source})"
+        notes = ""
+        if not self._charge_idle:
+            notes += "; busy time only: idle power is the node owner's"
+        if self._rapl_kept_s is not None and self._rapl is not None:
+            notes += f"; rapl {self._rapl.label()} for the first {self._rapl_kept_s:.3g} s"
+        return f"{self._cpu_name()} ({self._power.source}{notes})"
+
+    def _busy_since(self, cpu0_s: float | None) -> float | None:
+        """CPU time of the scope from ``cpu0_s`` to the last sample, or None if unreadable."""
+        if cpu0_s is None or self._cpu_last_s is None:
+            return None
+        # Not capped at vcpus × wall: a container allocated by its CPU request may burst.
+        return max(0.0, self._cpu_last_s - cpu0_s)
 
     def _reading(self) -> Reading:
         wall = max(0.0, self._t_last_s - self._t0_s)
         vcpus = self._scope.vcpus
         capacity_s = vcpus * wall
-        if self._cpu0_s is None or self._cpu_last_s is None:
+        measured_busy = self._busy_since(self._cpu0_s)
+        if measured_busy is None:
             busy = DEFAULT_UTILIZATION * capacity_s
             self._warn(
                 f"the {self._scope.kind} scope's CPU time was never readable; assuming "
                 f"{DEFAULT_UTILIZATION:.0%} utilisation"
             )
         else:
-            # Not capped at vcpus × wall: a container allocated by its CPU request may burst.
-            busy = max(0.0, self._cpu_last_s - self._cpu0_s)
+            busy = measured_busy
         utilization = min(100.0, 100.0 * busy / capacity_s) if capacity_s > 0 else None
 
         if (
@@ -303,10 +357,15 @@ class CpuSensor:
                 model=f"{self._cpu_name()} (rapl {self._rapl.label()}{how})",
                 utilization_percent=utilization,
             )
-        energy = linear_power_model_energy_j(
-            allocated_vcpus=vcpus,
-            busy_cpu_s=busy,
-            wall_s=wall,
+        # The model's part: from the start, or from RAPL's last good sample after a mid-run failure.
+        model_wall = max(0.0, self._t_last_s - self._model_t0_s)
+        model_busy = self._busy_since(self._model_cpu0_s)
+        if model_busy is None:
+            model_busy = DEFAULT_UTILIZATION * vcpus * model_wall
+        energy = self._model_base_j + linear_power_model_energy_j(
+            allocated_vcpus=vcpus if self._charge_idle else 0.0,
+            busy_cpu_s=model_busy,
+            wall_s=model_wall,
             min_w_per_vcpu=self._power.min_w_per_vcpu,
             max_w_per_vcpu=self._power.max_w_per_vcpu,
         )

@@ -41,6 +41,12 @@ Which NVML (import discipline, DESIGN §1)
 
 Distributed runs: construct with ``measure=False`` on ranks that do not own the node (see
 :func:`carbon_kfp.distributed.elect_node_owner`); such a sensor never imports or calls NVML.
+
+Reentrancy: the state is guarded by an ``RLock``. A ``start``/``sample``/``read`` made from a
+signal handler while another call is in progress on the same thread makes no NVML call and answers
+from the last completed reads (an NVML read interrupted halfway would otherwise be counted twice);
+a ``close`` made there stops measuring at once and leaves ``nvmlShutdown`` to the end of the
+interrupted call, which may still be using NVML.
 """
 
 from __future__ import annotations
@@ -58,7 +64,7 @@ from typing import Any, Literal
 
 from carbon_kfp.energy import trapezoid_energy_j
 from carbon_kfp.errors import ConfigError, get_logger, log_debug, warn_once
-from carbon_kfp.sensors.base import Method, Reading
+from carbon_kfp.sensors.base import CallDepth, Method, Reading
 
 NVML_MODULE_ENV = "CARBON_KFP_NVML_MODULE"
 """Environment variable naming a module to use instead of ``pynvml`` (skips the driver check)."""
@@ -205,6 +211,7 @@ class GpuSensor:
             raise ConfigError(f"method={method!r}; expected 'auto' or 'nvml-power'")
         self.power_sample_hz = float(power_sample_hz)
         self._lock = threading.RLock()
+        self._depth = CallDepth()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warnings: list[str] = []
@@ -236,49 +243,67 @@ class GpuSensor:
     def start(self) -> None:
         """Take the baseline: energy counts from now. Starts the power thread if needed."""
         with self._lock:
-            if self._closed:
-                return
-            self._started = True
-            for device in self._devices:
-                device.energy_j = 0.0
-                device.counter_mj = device.counter_t_s = device.power_t_s = None
-                device.power_samples = device.util_count = 0
-                device.util_sum_percent = 0.0
-                if device.method == "nvml-energy":
-                    self._read_counter(device)
-                elif device.method == "nvml-power":
-                    self._read_power(device)
-            self._ensure_power_thread()
+            try:
+                with self._depth as outermost:
+                    if outermost and not self._closed:
+                        self._baseline()
+            finally:
+                self._shutdown_if_closed()
+
+    def _baseline(self) -> None:
+        self._started = True
+        for device in self._devices:
+            device.energy_j = 0.0
+            device.counter_mj = device.counter_t_s = device.power_t_s = None
+            device.power_samples = device.util_count = 0
+            device.util_sum_percent = 0.0
+            if device.method == "nvml-energy":
+                self._read_counter(device)
+            elif device.method == "nvml-power":
+                self._read_power(device)
+        self._ensure_power_thread()
 
     def sample(self) -> None:
         """Read counters and utilisation (the tracker calls this every interval)."""
         with self._lock:
-            if not self._started or self._closed:
-                return
-            for device in self._devices:
-                if device.method == "nvml-energy":
-                    self._read_counter(device)
-                self._read_utilization(device)
+            try:
+                with self._depth as outermost:
+                    if outermost and self._started and not self._closed:
+                        for device in self._devices:
+                            if device.method == "nvml-energy":
+                                self._read_counter(device)
+                            self._read_utilization(device)
+            finally:
+                self._shutdown_if_closed()
 
     def read(self) -> Reading:
         """Cumulative energy since ``start()``, refreshed from NVML unless closed."""
         with self._lock:
-            if self._started and not self._closed:
-                for device in self._devices:
-                    if device.method == "nvml-energy":
-                        self._read_counter(device)
-                    elif device.method == "nvml-power":
-                        self._read_power(device)
-            return self._reading()
+            try:
+                with self._depth as outermost:
+                    if outermost and self._started and not self._closed:
+                        for device in self._devices:
+                            if device.method == "nvml-energy":
+                                self._read_counter(device)
+                            elif device.method == "nvml-power":
+                                self._read_power(device)
+                    return self._reading()
+            finally:
+                self._shutdown_if_closed()
 
     def close(self) -> None:
         """Stop the power thread and shut NVML down. Idempotent; later reads return the last one."""
-        with self._lock:
+        with self._lock, self._depth as outermost:
             if self._closed:
                 return
             self._closed = True
             self._stop.set()
             thread = self._thread
+            if not outermost:
+                # From a signal handler during another call on this thread: that call holds the
+                # lock (the power thread may be waiting for it) and may be inside NVML, so do not
+                # join or shut down here; the interrupted call shuts NVML down when it ends.
+                return
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5.0)
         with self._lock:
@@ -290,6 +315,12 @@ class GpuSensor:
             return tuple(self._warnings)
 
     # -- more than the protocol ---------------------------------------------------------------
+
+    @property
+    def power_sample_interval_s(self) -> float:
+        """Period of the power thread for devices without an energy counter (0.1 s or less,
+        DESIGN §2). Units: s."""
+        return 1.0 / self.power_sample_hz
 
     def device_readings(self) -> tuple[GpuDeviceReading, ...]:
         """Per-GPU energy and method as of the last ``start``/``sample``/``read`` (no NVML call)."""
@@ -542,7 +573,7 @@ class GpuSensor:
         self._thread.start()
 
     def _power_loop(self) -> None:
-        period_s = 1.0 / self.power_sample_hz
+        period_s = self.power_sample_interval_s
         due_s = time.monotonic() + period_s
         while not self._stop.wait(max(0.0, due_s - time.monotonic())):
             with self._lock:
@@ -561,6 +592,11 @@ class GpuSensor:
             due_s = max(due_s + period_s, time.monotonic())
 
     # -- small helpers ------------------------------------------------------------------------
+
+    def _shutdown_if_closed(self) -> None:
+        """At the end of an outermost call: finish a ``close`` that a nested call deferred."""
+        if self._closed and not self._depth.active:
+            self._shutdown_nvml()
 
     def _shutdown_nvml(self) -> None:
         nvml, self._nvml = self._nvml, None

@@ -20,7 +20,7 @@ import time
 from carbon_kfp import tables
 from carbon_kfp.energy import trapezoid_energy_j
 from carbon_kfp.errors import warn_once
-from carbon_kfp.sensors.base import Reading
+from carbon_kfp.sensors.base import CallDepth, Reading
 from carbon_kfp.sensors.scope import Scope
 
 REFERENCE_VALUES = "green-algorithms/referenceValues.csv"
@@ -53,6 +53,10 @@ class RamSensor:
 
     Raises:
         DataFileError: the packaged coefficient table is broken (construction only).
+
+    Thread-safe and reentrant: a call made from a signal handler while another call is in
+    progress on the same thread answers from the last completed sample (see
+    :mod:`carbon_kfp.sensors.base`).
     """
 
     name = "ram"
@@ -60,7 +64,8 @@ class RamSensor:
     def __init__(self, scope: Scope) -> None:
         self._scope = scope
         self._w_per_gb = memory_w_per_gb()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: see the class docstring
+        self._depth = CallDepth()
         self._warnings: list[str] = []
         self._started = False
         self._final: Reading | None = None
@@ -72,7 +77,9 @@ class RamSensor:
 
     def start(self) -> None:
         """Take the first memory sample."""
-        with self._lock:
+        with self._lock, self._depth as outermost:
+            if not outermost:  # from a signal handler during another call: leave the run alone
+                return
             self._used_gb = self._read_used()
             self._t0_s = self._t_last_s = time.monotonic()
             self._gb_last = self._scope.memory_gb
@@ -82,24 +89,25 @@ class RamSensor:
 
     def sample(self) -> None:
         """Integrate memory power up to now (updates RSS / working set where that is the size)."""
-        with self._lock:
-            if self._started and self._final is None:
+        with self._lock, self._depth as outermost:
+            if outermost and self._started and self._final is None:
                 self._advance()
 
     def read(self) -> Reading:
         """Cumulative RAM energy since ``start()`` (0 J before it). Units: J."""
-        with self._lock:
+        with self._lock, self._depth as outermost:
             if self._final is not None:
                 return self._final
-            if self._started:
+            if outermost and self._started:  # a nested call answers from the last sample
                 self._advance()
             return self._reading()
 
     def close(self) -> None:
         """Freeze the reading (later ``read()`` calls return it). Idempotent."""
-        with self._lock:
+        with self._lock, self._depth as outermost:
             if self._started and self._final is None:
-                self._advance()
+                if outermost:
+                    self._advance()
                 self._final = self._reading()
 
     def warnings(self) -> tuple[str, ...]:

@@ -121,14 +121,26 @@ def discover_domains(sysfs_root: Path) -> tuple[list[RaplDomain], list[str]]:
         match = _ZONE_ID.match(path.name)
         if match is None or not (path / "energy_uj").exists():
             continue
+        skipped = f"RAPL zone {path} skipped (its energy is not counted)"
         try:
             name = (path / "name").read_text().strip()
-            max_range = int((path / "max_energy_range_uj").read_text())
-        except (OSError, ValueError) as exc:
-            notes.append(f"RAPL zone {path} skipped: {exc}")
+        except OSError as exc:
+            notes.append(f"{skipped}: cannot read its name ({exc})")
             continue
+        try:
+            text = (path / "max_energy_range_uj").read_text()
+        except OSError as exc:
+            notes.append(f"{skipped}: cannot read max_energy_range_uj of {name} ({exc})")
+            continue
+        try:
+            max_range = int(text)
+        except ValueError:
+            max_range = 0
         if max_range <= 0:
-            notes.append(f"RAPL zone {path} skipped: max_energy_range_uj={max_range}")
+            notes.append(
+                f"{skipped}: max_energy_range_uj of {name} is {text.strip()[:40]!r}, expected a "
+                "positive integer"
+            )
             continue
         try:
             max_power_w = int((path / "constraint_0_max_power_uw").read_text()) / 1e6
@@ -252,6 +264,12 @@ class RaplMeter:
 
     Not thread-safe on its own: the CPU sensor serialises calls. ``start`` and ``sample`` raise
     :class:`RaplError` (or :class:`RaplUnreadable`); the caller downgrades.
+
+    Attributes:
+        domains: the zones summed (before value-based mirror detection).
+        notes: one line per zone skipped at discovery (unreadable ``name``, or
+            ``max_energy_range_uj`` unreadable or not a positive integer); the CPU sensor warns
+            them.
     """
 
     def __init__(self, sysfs_root: Path, *, include_dram: bool) -> None:
@@ -314,11 +332,10 @@ class RaplMeter:
         self._scoped_uj = dict(self._raw_uj)
         self._last_time_s = now_s
 
-    def sample(self, now_s: float, share: float = 1.0) -> float:
-        """Add the energy since the previous sample, scaled by ``share`` (0-1) for the scope.
-
-        Returns:
-            The raw (unscaled) energy of the interval over the counted zones. Units: J.
+    def sample(self, now_s: float, share: float = 1.0) -> None:
+        """Add the energy since the previous sample at monotonic time ``now_s``: unscaled to
+        :meth:`raw_energy_j`, scaled by ``share`` (0-1, the scope's part) to :meth:`energy_j`.
+        Nothing is added when a counter cannot be read (all are read before any is counted).
 
         Raises:
             RaplError: a counter became unreadable or malformed.
@@ -328,15 +345,12 @@ class RaplMeter:
         values = self._read_all()
         if self._last_time_s is not None:
             self.longest_interval_s = max(self.longest_interval_s, now_s - self._last_time_s)
-        deltas: dict[str, int] = {}
         for zone, value in values.items():
-            deltas[zone] = counter_delta(self._last_uj[zone], value, self._ranges[zone])
-            self._raw_uj[zone] += deltas[zone]
-            self._scoped_uj[zone] += deltas[zone] * share
+            delta = counter_delta(self._last_uj[zone], value, self._ranges[zone])
+            self._raw_uj[zone] += delta
+            self._scoped_uj[zone] += delta * share
         self._last_uj = values
         self._last_time_s = now_s
-        zones = counted_zones(self._groups, self._raw_uj, MIRROR_TOLERANCE_UJ)
-        return sum(deltas[z] for z in zones) / 1e6
 
     def raw_energy_j(self) -> float:
         """Host energy of the counted zones since ``start()``. Units: J."""
