@@ -7,7 +7,8 @@ this script into ``benchmarks/.venvs/<tool>``; carbon-kfp runs in the current in
 - construct + start, and stop (wall ms, in-process);
 - CPU used by the process while the tracker samples during an idle ``--idle-s`` sleep at a 1 s
   interval, as % of one core;
-- peak RSS delta (ru_maxrss after start + idle + stop minus before the import). Units: MiB.
+- peak RSS delta (the process's peak RSS, VmHWM, after start + idle + stop minus before the
+  import). Units: MiB.
 
 Targets for carbon-kfp on the 2-core reference machine: import <= 20 ms, construct + start
 <= 20 ms, stop <= 5 ms, <= 0.05 % of one core while sampling, <= 5 MiB RSS.
@@ -61,7 +62,17 @@ TOOLS: dict[str, dict[str, str | None]] = {
 CHILD = """
 import json, resource, sys, tempfile, time
 tmpdir = tempfile.mkdtemp()
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_kib():
+    # VmHWM belongs to this process image; ru_maxrss would include the parent's before exec
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss0 = peak_rss_kib()
 t0 = time.perf_counter()
 {import}
 t1 = time.perf_counter()
@@ -75,7 +86,7 @@ c1 = time.process_time()
 t4 = time.perf_counter()
 {stop}
 t5 = time.perf_counter()
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss1 = peak_rss_kib()
 print("@@" + json.dumps({{
     "construct_ms": (t2 - t1) * 1e3, "start_ms": (t3 - t2) * 1e3, "stop_ms": (t5 - t4) * 1e3,
     "idle_cpu_pct": (c1 - c0) / {idle_s} * 100, "rss_delta_mib": (rss1 - rss0) / 1024,
