@@ -336,7 +336,7 @@ _CSS = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin-top: 1em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 4px 8px; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.total td { font-weight: bold; background: #f4f4f4; }
 p.note { color: #555; font-size: 12px; }
 """
