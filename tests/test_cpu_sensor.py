@@ -9,9 +9,7 @@ import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,7 +20,6 @@ from hypothesis import strategies as st
 from carbon_kfp import errors, tables
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
 from carbon_kfp.sensors import cpu as cpu_module
-from carbon_kfp.sensors.base import Reading
 from carbon_kfp.sensors.cpu import CpuSensor, scope_share
 from carbon_kfp.sensors.cpuinfo import (
     TDP_IDLE_FRACTION,
@@ -44,6 +41,7 @@ from tests.fakes_sysfs import (
     FakeHost,
     FakeRaplCounter,
 )
+from tests.reentry import finishes, reenter_once
 
 T = TypeVar("T")
 
@@ -87,17 +85,6 @@ class FakeScope(Scope):
 
     def memory_used_gb(self) -> float:
         return self._memory_gb
-
-
-def finishes(call: Callable[[], T], timeout_s: float = 10.0) -> T:
-    """``call()`` on another thread; fails the test if it hangs (a deadlock) instead of hanging."""
-    results: list[T] = []
-    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    assert not worker.is_alive(), f"{call} did not return within {timeout_s} s (deadlock?)"
-    assert results, f"{call} raised"
-    return results[0]
 
 
 # --------------------------------------------------------------------------- identification
@@ -558,18 +545,7 @@ def test_read_reentered_from_inside_read_returns_and_counts_once(
     ctr.add_cpu_usage_s(1.0)
     before = sensor.read()
 
-    nested: list[Reading] = []
-    armed = [True]  # fire once, also if a nested call reached here again
-    read_cpu = scope.cpu_time_s
-
-    def interrupted() -> float:  # as if a signal handler ran inside the sensor's read()
-        if armed:
-            armed.clear()
-            nested.append(sensor.read())
-            sensor.sample()
-        return read_cpu()
-
-    scope.cpu_time_s = interrupted  # type: ignore[method-assign]
+    nested = reenter_once(sensor, scope, "cpu_time_s")
     clock.now_s += 1.0
     ctr.add_cpu_usage_s(1.0)
     outer = finishes(sensor.read)

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from carbon_kfp.sensors.gpu import (
     weakest_method,
 )
 from tests.fake_nvml import SCRIPT_ENV, FakeGpu, FakeNvml, PowerCurve, script_json
+from tests.reentry import finishes
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTER = "nvmlDeviceGetTotalEnergyConsumption"
@@ -458,17 +459,6 @@ def test_gpu_check_runs_end_to_end_on_a_fake_gpu(tmp_path: Path) -> None:
 
 
 # -- reentrancy (the tracker's SIGTERM handler runs on the thread it interrupts) ---------------
-
-
-def finishes(call: Callable[[], Reading], timeout_s: float = 10.0) -> Reading:
-    """``call()`` on another thread; fails the test if it hangs (a deadlock) instead of hanging."""
-    results: list[Reading] = []
-    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    assert not worker.is_alive(), f"{call} did not return within {timeout_s} s (deadlock?)"
-    assert results, f"{call} raised"
-    return results[0]
 
 
 def test_read_reentered_from_inside_an_nvml_call_neither_hangs_nor_double_counts() -> None:

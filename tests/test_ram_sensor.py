@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from carbon_kfp.sensors.base import Reading
 from carbon_kfp.sensors.ram import RamSensor, memory_w_per_gb
 from carbon_kfp.sensors.scope import resolve_scope
 from tests.fakes_sysfs import GIB, FakeHost
+from tests.reentry import finishes, reenter_once
 
 
 @pytest.fixture(autouse=True)
@@ -141,17 +141,6 @@ class FakeClock:
         return self.now_s
 
 
-def finishes(call: Callable[[], Reading], timeout_s: float = 10.0) -> Reading:
-    """``call()`` on another thread; fails the test if it hangs (a deadlock) instead of hanging."""
-    results: list[Reading] = []
-    worker = threading.Thread(target=lambda: results.append(call()), daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    assert not worker.is_alive(), f"{call} did not return within {timeout_s} s (deadlock?)"
-    assert results, f"{call} raised"
-    return results[0]
-
-
 def test_read_reentered_from_inside_read_returns_and_integrates_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,18 +155,8 @@ def test_read_reentered_from_inside_read_returns_and_integrates_once(
     sensor.start()
     clock.now_s += 10.0
     before = sensor.read()
-    nested: list[Reading] = []
-    armed = [True]  # fire once, also if a nested call reached here again
     read_used = scope.memory_used_gb
-
-    def interrupted() -> float:  # as if a signal handler ran inside the sensor's read()
-        if armed:
-            armed.clear()
-            nested.append(sensor.read())
-            sensor.sample()
-        return read_used()
-
-    scope.memory_used_gb = interrupted  # type: ignore[method-assign]
+    nested = reenter_once(sensor, scope, "memory_used_gb")
     clock.now_s += 10.0
     outer = finishes(sensor.read)
     assert nested == [before]
