@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from carbon_kfp.errors import ConfigError, close_matches
+from carbon_kfp.record import EmissionsRecord
+from carbon_kfp.report import load_record
 from pipelines import load_pipeline
 
 #: ``kpi_co2`` is the artifact name every carbon-kfp step uses for its energy/CO2 Metrics.
@@ -392,11 +394,9 @@ class _ProgressTee:
             self.wall_s[task] = wall_s
             if status == "SUCCESS":
                 record = _read_kpi(self._task_dir(task))
-                co2 = record.get("emissions_kg")
-                energy = record.get("energy_kwh")
                 measured = (
-                    f": {co2 * 1000:.3g} g CO2, {energy:.3g} kWh"
-                    if isinstance(co2, float) and isinstance(energy, float)
+                    f": {record.emissions_kg * 1000:.3g} g CO2, {record.energy_kwh:.3g} kWh"
+                    if record is not None
                     else ""
                 )
                 self._emit(f"{self._prefix} {task} done in {wall_s:.1f} s{measured}")
@@ -488,7 +488,6 @@ def _collect_steps(spec: Any, run_dir: Path | None, tee: _ProgressTee) -> tuple[
         else:
             status = "skipped"
         record = _read_kpi(task_dir)
-        emissions_kg = record.get("emissions_kg")
         metrics: dict[str, float] = {}
         artifacts = executor_output.get("artifacts", {})
         for name, artifact_spec in component.output_definitions.artifacts.items():
@@ -509,20 +508,14 @@ def _collect_steps(spec: Any, run_dir: Path | None, tee: _ProgressTee) -> tuple[
                 display_name=display,
                 status=status,
                 wall_s=tee.wall_s.get(step),
-                duration_s=_float(record.get("duration_s")),
-                energy_kwh=_float(record.get("energy_kwh")),
-                emissions_g=(
-                    _float(emissions_kg * 1000) if isinstance(emissions_kg, float) else None
-                ),
-                methods=_methods(record),
-                intensity=_intensity(record),
+                duration_s=record.duration_s if record else None,
+                energy_kwh=record.energy_kwh if record else None,
+                emissions_g=record.emissions_kg * 1000 if record else None,
+                methods=_methods(record) if record else {},
+                intensity=_intensity(record) if record else "",
                 metrics=metrics,
                 outputs=dict(executor_output.get("parameterValues", {})),
-                kpi_co2_path=(
-                    task_dir / KPI_ARTIFACT
-                    if task_dir is not None and (task_dir / KPI_ARTIFACT).is_file()
-                    else None
-                ),
+                kpi_co2_path=task_dir / KPI_ARTIFACT if record and task_dir else None,
                 error=tee.errors.get(step),
             )
         )
@@ -538,50 +531,24 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _read_kpi(task_dir: Path | None) -> dict[str, Any]:
-    """Numbers and methods of a step's ``kpi_co2``: the JSON record at the artifact path, with
-    the Metrics metadata from the executor output filling any key the record lacks."""
-    if task_dir is None:
-        return {}
-    record = _read_json(task_dir / KPI_ARTIFACT)
-    flat: dict[str, Any] = {}
-    for key, value in record.items():  # accept one level of nesting ({"record": {...}})
-        if isinstance(value, dict):
-            flat.update({k: v for k, v in value.items() if k not in record})
-        else:
-            flat[key] = value
-    executor_output = _read_json(task_dir / "executor_output.json")
-    for artifact in executor_output.get("artifacts", {}).get(KPI_ARTIFACT, {}).get("artifacts", []):
-        for key, value in artifact.get("metadata", {}).items():
-            flat.setdefault(key, value)
-    return {
-        key: float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-        for key, value in flat.items()
-    }
+def _read_kpi(task_dir: Path | None) -> EmissionsRecord | None:
+    """The record ``track`` wrote to the step's ``kpi_co2`` file; None when there is none."""
+    if task_dir is None or not (task_dir / KPI_ARTIFACT).is_file():
+        return None
+    try:
+        return load_record(task_dir / KPI_ARTIFACT)
+    except (OSError, ValueError):
+        return None
 
 
-def _methods(record: Mapping[str, Any]) -> dict[str, str]:
-    methods = {}
-    for part in ("cpu", "gpu", "ram"):
-        value = record.get(f"{part}_method")
-        if isinstance(value, str) and value:
-            methods[part] = value
-    return methods
+def _methods(record: EmissionsRecord) -> dict[str, str]:
+    return {"cpu": record.cpu_method, "gpu": record.gpu_method, "ram": record.ram_method}
 
 
-def _intensity(record: Mapping[str, Any]) -> str:
-    value = _float(record.get("carbon_intensity_g_per_kwh"))
-    source = record.get("intensity_source")
-    if value is None or not isinstance(source, str):
-        return ""
-    region = record.get("cloud_region") or record.get("country_iso_code") or ""
-    return f"{value:.0f} g/kWh {source}" + (f" ({region})" if region else "")
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+def _intensity(record: EmissionsRecord) -> str:
+    region = record.cloud_region or record.country_iso_code
+    text = f"{record.carbon_intensity_g_per_kwh:.0f} g/kWh {record.intensity_source}"
+    return text + (f" ({region})" if region else "")
 
 
 def _find_report(spec: Any, run_dir: Path | None) -> Path | None:

@@ -12,7 +12,6 @@ from carbon_kfp.sensors import cgroup
 from carbon_kfp.sensors.cgroup import (
     CgroupLimits,
     effective_vcpus,
-    format_cpu_list,
     has_allocation,
     locate_cgroup,
     parse_cpu_list,
@@ -28,6 +27,20 @@ from carbon_kfp.sensors.cgroup import (
 from tests.fakes_sysfs import GIB, FakeHost
 
 # --------------------------------------------------------------------------- parsers
+
+
+def format_cpu_list(cpus: frozenset[int] | set[int]) -> str:
+    """Compact kernel form of a CPU set, for generated inputs: {0,1,2,3,8} -> "0-3,8"."""
+    ordered = sorted(cpus)
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
 
 
 @given(st.frozensets(st.integers(0, 4095), max_size=200))

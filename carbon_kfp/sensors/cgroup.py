@@ -13,10 +13,13 @@ Units: CPU time in seconds, memory in bytes, CPU allocations in vCPUs (logical C
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 # cgroup v1 reports "no memory limit" as PAGE_COUNTER_MAX pages rounded to a page
 # (9223372036854771712 on 4 KiB pages); anything this large is not a real limit.
@@ -116,20 +119,6 @@ def parse_cpu_list(text: str) -> frozenset[int]:
             raise ValueError(f"CPU list element {element!r} is not 'n' or 'low-high'")
         cpus.update(range(low, high + 1))
     return frozenset(cpus)
-
-
-def format_cpu_list(cpus: frozenset[int] | set[int]) -> str:
-    """The kernel's compact form of a CPU set (``{0,1,2,3,8}`` -> ``"0-3,8"``)."""
-    ordered = sorted(cpus)
-    parts: list[str] = []
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(parts)
 
 
 def parse_flat_keyed(text: str) -> dict[str, int]:
@@ -305,80 +294,68 @@ class CgroupLimits:
     memory_limit_bytes: int | None
 
 
+def _read_parsed(path: Path, parse: Callable[[str], T]) -> T | None:
+    """``parse`` of the file's text, or None when it is unreadable or malformed (= no limit)."""
+    text = _read(path)
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        return None
+
+
+def _tightest(values: Iterable[N | None]) -> N | None:
+    """The smallest of the limits that are set (a parent's limit caps its children)."""
+    present = [value for value in values if value is not None]
+    return min(present) if present else None
+
+
+def _quota_vcpus(directory: Path, version: int) -> float | None:
+    """vCPUs of one cgroup's CFS quota (v2 ``cpu.max``, v1 ``cfs_quota_us``/``cfs_period_us``)."""
+    if version == 2:
+        parsed = _read_parsed(directory / "cpu.max", parse_cpu_max)
+        quota_us, period_us = parsed if parsed is not None else (None, 0)
+    else:
+        quota_us = _read_parsed(directory / "cpu.cfs_quota_us", int)
+        period_us = _read_parsed(directory / "cpu.cfs_period_us", int) or 0
+    if quota_us is None or quota_us <= 0 or period_us <= 0:  # v1 writes -1 for "no quota"
+        return None
+    return quota_us / period_us
+
+
 def read_limits(dirs: CgroupDirs) -> CgroupLimits:
     """Read the CPU and memory allocation of a cgroup; unreadable files count as "no limit"."""
     quota: float | None = None
     request: float | None = None
-    memory: int | None = None
     cpuset: int | None = None
+    memory: int | None = None
 
     if dirs.cpu is not None:
-        for directory in _chain(dirs.cpu):
-            if dirs.version == 2:
-                text = _read(directory / "cpu.max")
-                if text is None:
-                    continue
-                try:
-                    quota_us, period_us = parse_cpu_max(text)
-                except ValueError:
-                    continue
-            else:
-                quota_text = _read(directory / "cpu.cfs_quota_us")
-                period_text = _read(directory / "cpu.cfs_period_us")
-                if quota_text is None or period_text is None:
-                    continue
-                try:
-                    quota_raw, period_us = int(quota_text), int(period_text)
-                except ValueError:
-                    continue
-                quota_us = quota_raw if quota_raw > 0 else None
-                if period_us <= 0:
-                    continue
-            if quota_us is not None:
-                vcpus = quota_us / period_us
-                quota = vcpus if quota is None else min(quota, vcpus)
-        own = dirs.cpu[1]
+        quota = _tightest(_quota_vcpus(directory, dirs.version) for directory in _chain(dirs.cpu))
         weight_file = "cpu.weight" if dirs.version == 2 else "cpu.shares"
-        weight_text = _read(own / weight_file)
-        if weight_text is not None:
-            try:
-                weight = int(weight_text)
-            except ValueError:
-                pass
-            else:
-                request = weight_to_vcpus(weight) if dirs.version == 2 else shares_to_vcpus(weight)
+        weight = _read_parsed(dirs.cpu[1] / weight_file, int)
+        if weight is not None:
+            request = weight_to_vcpus(weight) if dirs.version == 2 else shares_to_vcpus(weight)
 
     if dirs.cpuset is not None:
-        own = dirs.cpuset[1]
         names = (
             ("cpuset.cpus.effective",)
             if dirs.version == 2
             else ("cpuset.effective_cpus", "cpuset.cpus")
         )
         for name in names:
-            text = _read(own / name)
-            if text is None:
-                continue
-            try:
-                cpus = parse_cpu_list(text)
-            except ValueError:
-                continue
+            cpus = _read_parsed(dirs.cpuset[1] / name, parse_cpu_list)
             if cpus:
                 cpuset = len(cpus)
                 break
 
     if dirs.memory is not None:
         file_name = "memory.max" if dirs.version == 2 else "memory.limit_in_bytes"
-        for directory in _chain(dirs.memory):
-            text = _read(directory / file_name)
-            if text is None:
-                continue
-            try:
-                limit = parse_memory_limit(text)
-            except ValueError:
-                continue
-            if limit is not None:
-                memory = limit if memory is None else min(memory, limit)
+        memory = _tightest(
+            _read_parsed(directory / file_name, parse_memory_limit)
+            for directory in _chain(dirs.memory)
+        )
 
     return CgroupLimits(
         cpu_quota_vcpus=quota,

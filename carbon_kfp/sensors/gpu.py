@@ -51,13 +51,14 @@ interrupted call, which may still be using NVML.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -242,13 +243,9 @@ class GpuSensor:
 
     def start(self) -> None:
         """Take the baseline: energy counts from now. Starts the power thread if needed."""
-        with self._lock:
-            try:
-                with self._depth as outermost:
-                    if outermost and not self._closed:
-                        self._baseline()
-            finally:
-                self._shutdown_if_closed()
+        with self._entered() as live:
+            if live:
+                self._baseline()
 
     def _baseline(self) -> None:
         self._started = True
@@ -257,39 +254,42 @@ class GpuSensor:
             device.counter_mj = device.counter_t_s = device.power_t_s = None
             device.power_samples = device.util_count = 0
             device.util_sum_percent = 0.0
-            if device.method == "nvml-energy":
-                self._read_counter(device)
-            elif device.method == "nvml-power":
-                self._read_power(device)
+            self._refresh(device, power=True)
         self._ensure_power_thread()
 
     def sample(self) -> None:
         """Read counters and utilisation (the tracker calls this every interval)."""
-        with self._lock:
-            try:
-                with self._depth as outermost:
-                    if outermost and self._started and not self._closed:
-                        for device in self._devices:
-                            if device.method == "nvml-energy":
-                                self._read_counter(device)
-                            self._read_utilization(device)
-            finally:
-                self._shutdown_if_closed()
+        with self._entered() as live:
+            if live and self._started:
+                for device in self._devices:
+                    self._refresh(device, power=False)  # the power thread samples power
+                    self._read_utilization(device)
 
     def read(self) -> Reading:
         """Cumulative energy since ``start()``, refreshed from NVML unless closed."""
+        with self._entered() as live:
+            if live and self._started:
+                for device in self._devices:
+                    self._refresh(device, power=True)
+            return self._reading()
+
+    @contextlib.contextmanager
+    def _entered(self) -> Iterator[bool]:
+        """Hold the lock; yield whether this call may change the measurement (the outermost
+        call of this thread, sensor not closed). Shuts NVML down once the sensor is closed."""
         with self._lock:
             try:
                 with self._depth as outermost:
-                    if outermost and self._started and not self._closed:
-                        for device in self._devices:
-                            if device.method == "nvml-energy":
-                                self._read_counter(device)
-                            elif device.method == "nvml-power":
-                                self._read_power(device)
-                    return self._reading()
+                    yield outermost and not self._closed
             finally:
                 self._shutdown_if_closed()
+
+    def _refresh(self, device: _Device, *, power: bool) -> None:
+        """Read the device's energy counter, or with ``power`` its power (by its method)."""
+        if device.method == "nvml-energy":
+            self._read_counter(device)
+        elif power and device.method == "nvml-power":
+            self._read_power(device)
 
     def close(self) -> None:
         """Stop the power thread and shut NVML down. Idempotent; later reads return the last one."""
