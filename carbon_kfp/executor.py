@@ -57,6 +57,7 @@ from typing import Any
 from carbon_kfp.errors import ConfigError, close_matches, warn_once
 from carbon_kfp.outputs import write_text_atomic
 from carbon_kfp.record import EmissionsRecord, Status
+from carbon_kfp.tracker_options import add_tracker_options, resolved_or_empty, tracker_kwargs
 
 DEFAULT_METRICS_NAME = "kpi_co2"
 #: Seconds between forwarding the first SIGTERM/SIGINT and SIGKILL of the command's group.
@@ -71,22 +72,6 @@ _URI_MOUNTS: tuple[tuple[str, str], ...] = (
     ("minio://", "/minio/"),
     ("s3://", "/s3/"),
 )
-
-
-# -- pipeline tags shared with carbon_kfp.kfp.track ---------------------------------------------
-
-
-def is_unresolved_placeholder(value: str) -> bool:
-    """True for a KFP placeholder left unresolved (``{{$.pipeline_google_cloud_location}}``)."""
-    return value.startswith("{{$") and value.endswith("}}")
-
-
-def resolved_or_empty(name: str, value: str) -> str:
-    """``value``, or ``""`` (with one warning) when it is an unresolved KFP placeholder."""
-    if is_unresolved_placeholder(value):
-        warn_once(f"carbon-kfp: {name}={value!r} was not resolved by this backend; ignored")
-        return ""
-    return value
 
 
 # -- where the outputs go -------------------------------------------------------------------------
@@ -299,7 +284,6 @@ def run_command(command: Sequence[str], grace_period_s: float) -> tuple[int, boo
 
 def configure_exec_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``carbon-kfp exec`` (register :func:`exec_command` as its handler)."""
-    from carbon_kfp.cli import add_tracker_options
 
     parser.description = (
         "Run CMD, measure its process tree, and write the kpi_co2 Metrics artifact and the KFP "
@@ -360,7 +344,6 @@ def exec_command(args: argparse.Namespace) -> int:
             or a bad tracker option (the command is not run).
         OSError: the outputs cannot be written (after the command ran).
     """
-    from carbon_kfp.cli import tracker_kwargs
     from carbon_kfp.tracker import EmissionsTracker
 
     command = list(args.child_argv)
@@ -379,7 +362,7 @@ def exec_command(args: argparse.Namespace) -> int:
     kwargs = tracker_kwargs(args)
     kwargs["cloud_location"] = args.cloud_location
     for tag in ("pipeline_job", "pipeline_task", "cloud_location"):
-        kwargs[tag] = resolved_or_empty(tag, (kwargs.get(tag) or "").strip())
+        kwargs[tag] = resolved_or_empty(tag, kwargs.get(tag) or "")
     tracker = EmissionsTracker(**kwargs, handle_signals=False)
 
     tracker.start()

@@ -1,4 +1,4 @@
-"""Renderings of :class:`~carbon_kfp.record.EmissionsRecord` to files: ``emissions.csv`` and JSON.
+"""Record files: :class:`~carbon_kfp.record.EmissionsRecord` to CSV and JSON, and JSON back.
 
 ``emissions.csv`` keeps CodeCarbon 3.3.2's 38 columns in CodeCarbon's order (so existing tools
 read it) and appends this project's columns. Appends are whole rows written with one ``write`` on
@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -193,3 +194,24 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def load_record(path: Path) -> EmissionsRecord:
+    """Read a JSON record (a ``kpi_co2`` artifact's file, or ``EmissionsRecord.to_json()``).
+
+    Raises:
+        ValueError: the file is not JSON, or not an object with the record's fields (the message
+            names the file and what is missing).
+        OSError: the file cannot be read.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON ({exc}); expected a carbon-kfp record") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a JSON {type(data).__name__}; expected a record object")
+    try:
+        return EmissionsRecord.from_dict(data)
+    except TypeError as exc:
+        raise ValueError(f"{path}: not a carbon-kfp record ({exc})") from exc

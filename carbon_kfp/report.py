@@ -17,12 +17,9 @@ as the Vertex AI console render inline HTML.
 
 from __future__ import annotations
 
-import argparse
 import html
-import json
 import math
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +38,8 @@ TOTAL_KEYS: tuple[str, ...] = (
     "ram_energy_kwh",
     "duration_s",
 )
+#: Record fields summed over cached steps, reported as ``avoided_<key>``.
+AVOIDED_KEYS: tuple[str, ...] = ("emissions_kg", "energy_kwh")
 #: Prefix of the per-step share keys in the Metrics dict: ``emissions_share_<step>`` (0-1).
 SHARE_PREFIX = "emissions_share_"
 DEFAULT_TITLE = "Carbon report"
@@ -63,10 +62,16 @@ def _number(value: Any) -> float:
 
 @dataclass(frozen=True)
 class Step:
-    """One pipeline step in a report: a unique display name and its record."""
+    """One pipeline step in a report: a unique display name and its record.
+
+    ``cached``: the record was measured in another pipeline job (the step was served from the
+    cache), so its emissions are not this run's: they are out of the totals and counted as
+    avoided by caching.
+    """
 
     name: str
     record: EmissionsRecord
+    cached: bool = False
 
     def value(self, key: str) -> float:
         """A numeric record field as a finite float (see :data:`TOTAL_KEYS`)."""
@@ -95,10 +100,14 @@ def default_step_name(path: Path) -> str:
     return path.stem
 
 
-def build_steps(named_records: Iterable[tuple[str, EmissionsRecord]]) -> tuple[Step, ...]:
+def build_steps(
+    named_records: Iterable[tuple[str, EmissionsRecord]], current_job: str = ""
+) -> tuple[Step, ...]:
     """Steps in the given order, with repeated names made unique (``train``, ``train #2``, ...).
 
-    ParallelFor iterations share one task name, so repeats are normal.
+    ParallelFor iterations share one task name, so repeats are normal. With ``current_job`` (the
+    job the report is made in), a record from another job marks its step ``cached``; a record
+    without a job name counts as this run's.
     """
     used: set[str] = set()
     steps = []
@@ -109,22 +118,32 @@ def build_steps(named_records: Iterable[tuple[str, EmissionsRecord]]) -> tuple[S
             count += 1
             unique = f"{base} #{count}"
         used.add(unique)
-        steps.append(Step(unique, record))
+        cached = bool(current_job) and record.pipeline_job not in ("", current_job)
+        steps.append(Step(unique, record, cached))
     return tuple(steps)
 
 
 def totals(steps: Iterable[Step]) -> dict[str, float]:
-    """Sums of :data:`TOTAL_KEYS` over the steps (0.0 each for no steps)."""
-    steps = tuple(steps)
-    return {key: math.fsum(step.value(key) for step in steps) for key in TOTAL_KEYS}
+    """Sums of :data:`TOTAL_KEYS` over the steps measured in this run (cached ones excluded)."""
+    measured = [step for step in steps if not step.cached]
+    return {key: math.fsum(step.value(key) for step in measured) for key in TOTAL_KEYS}
+
+
+def avoided(steps: Iterable[Step]) -> dict[str, float]:
+    """``emissions_kg`` and ``energy_kwh`` of the cached steps: what caching saved this run."""
+    cached = [step for step in steps if step.cached]
+    return {key: math.fsum(step.value(key) for step in cached) for key in AVOIDED_KEYS}
 
 
 def emissions_shares(steps: Iterable[Step]) -> dict[str, float]:
-    """Each step's share of total emissions (0-1) by step name; all 0.0 when the total is 0."""
+    """Each step's share of this run's emissions (0-1) by step name; cached steps have 0.0."""
     steps = tuple(steps)
-    total_kg = math.fsum(step.value("emissions_kg") for step in steps)
+    total_kg = totals(steps)["emissions_kg"]
     return {
-        step.name: step.value("emissions_kg") / total_kg if total_kg > 0 else 0.0 for step in steps
+        step.name: step.value("emissions_kg") / total_kg
+        if total_kg > 0 and not step.cached
+        else 0.0
+        for step in steps
     }
 
 
@@ -136,14 +155,19 @@ def metric_key(name: str) -> str:
 def report_metrics(steps: Iterable[Step]) -> dict[str, float]:
     """The pipeline-level Metrics dict (finite floats only).
 
-    Keys: the totals of :data:`TOTAL_KEYS`; ``steps`` (count); ``carbon_intensity_g_per_kwh``,
+    Keys: the totals of :data:`TOTAL_KEYS` over the steps measured in this run; ``steps`` (their
+    count); ``cached_steps`` and ``avoided_emissions_kg`` / ``avoided_energy_kwh`` (what the cached
+    steps' earlier runs used); ``carbon_intensity_g_per_kwh``,
     the energy-weighted mean intensity (when energy > 0); ``pue``, total facility over device
     energy (when device energy > 0); and ``emissions_share_<step>`` (0-1) per step, the step name
     folded by :func:`metric_key` (repeats suffixed ``_2``, ``_3``...).
     """
     steps = tuple(steps)
     metrics = totals(steps)
-    metrics["steps"] = float(len(steps))
+    cached_count = sum(step.cached for step in steps)
+    metrics["steps"] = float(len(steps) - cached_count)
+    metrics["cached_steps"] = float(cached_count)
+    metrics |= {f"avoided_{key}": value for key, value in avoided(steps).items()}
     if metrics["energy_kwh"] > 0:
         metrics["carbon_intensity_g_per_kwh"] = (
             metrics["emissions_kg"] * 1000.0 / metrics["energy_kwh"]
@@ -202,7 +226,7 @@ _TEXT_COLUMNS = (0, 9, 11)  # indexes of _COLUMNS that hold text; the others are
 def _row(step: Step, share: float) -> tuple[str, ...]:
     record = step.record
     return (
-        step.name,
+        f"{step.name} (cached)" if step.cached else step.name,
         _num(step.value("cpu_energy_kwh")),
         _num(step.value("gpu_energy_kwh")),
         _num(step.value("ram_energy_kwh")),
@@ -234,12 +258,24 @@ def _total_row(total: Mapping[str, float], count: int) -> tuple[str, ...]:
     )
 
 
-def _summary_line(total: Mapping[str, float], count: int) -> str:
-    return (
-        f"{count} steps: {_num(total['emissions_kg'])} kg CO2eq "
+def _measured_count(steps: tuple[Step, ...]) -> int:
+    return sum(not step.cached for step in steps)
+
+
+def _summary_line(steps: tuple[Step, ...]) -> str:
+    total = totals(steps)
+    cached = sum(step.cached for step in steps)
+    line = (
+        f"{len(steps) - cached} steps: {_num(total['emissions_kg'])} kg CO2eq "
         f"({_num(total['emissions_low_kg'])} - {_num(total['emissions_high_kg'])} kg), "
         f"{_num(total['energy_kwh'])} kWh, {total['duration_s']:.1f} s of compute."
     )
+    if cached:
+        line += (
+            f" {cached} cached steps not in the total: {_num(avoided(steps)['emissions_kg'])} kg "
+            "CO2eq avoided by caching."
+        )
+    return line
 
 
 def _step_warnings(steps: Iterable[Step]) -> list[tuple[str, str]]:
@@ -257,14 +293,16 @@ def render_markdown(steps: Iterable[Step], title: str = DEFAULT_TITLE) -> str:
     steps = tuple(steps)
     total = totals(steps)
     shares = emissions_shares(steps)
-    lines = [f"# {_md_cell(title)}", "", _md_cell(_summary_line(total, len(steps))), ""]
+    lines = [f"# {_md_cell(title)}", "", _md_cell(_summary_line(steps)), ""]
     lines.append("| " + " | ".join(_COLUMNS) + " |")
     lines.append(
         "|" + "|".join("---" if i in _TEXT_COLUMNS else "---:" for i in range(len(_COLUMNS))) + "|"
     )
     for step in steps:
         lines.append("| " + " | ".join(_md_cell(c) for c in _row(step, shares[step.name])) + " |")
-    total_cells = (f"**{_md_cell(c)}**" if c else "" for c in _total_row(total, len(steps)))
+    total_cells = (
+        f"**{_md_cell(c)}**" if c else "" for c in _total_row(total, _measured_count(steps))
+    )
     lines.append("| " + " | ".join(total_cells) + " |")
     lines += [
         "",
@@ -356,7 +394,7 @@ def render_html(steps: Iterable[Step], title: str = DEFAULT_TITLE) -> str:
         return f"<tr{f' class={css_class}' if css_class else ''}>{tds}</tr>"
 
     rows = [tr(_row(step, shares[step.name])) for step in steps]
-    rows.append(tr(_total_row(total, len(steps)), "total"))
+    rows.append(tr(_total_row(total, _measured_count(steps)), "total"))
     warnings = _step_warnings(steps)
     warning_html = (
         "<h2>Warnings</h2><ul>"
@@ -369,7 +407,7 @@ def render_html(steps: Iterable[Step], title: str = DEFAULT_TITLE) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>{_esc(title)}</h1>\n<p>{_esc(_summary_line(total, len(steps)))}</p>\n"
+        f"<h1>{_esc(title)}</h1>\n<p>{_esc(_summary_line(steps))}</p>\n"
         f"{render_chart_svg(steps)}\n"
         "<table><thead><tr>"
         + "".join(f"<th>{_esc(c)}</th>" for c in _COLUMNS)
@@ -381,69 +419,3 @@ def render_html(steps: Iterable[Step], title: str = DEFAULT_TITLE) -> str:
         "all steps.</p>\n"
         f"{warning_html}</body></html>\n"
     )
-
-
-# -- files and the CLI --------------------------------------------------------------------------
-
-
-def load_record(path: Path) -> EmissionsRecord:
-    """Read a JSON record (a ``kpi_co2`` artifact's file, or ``EmissionsRecord.to_json()``).
-
-    Raises:
-        ValueError: the file is not JSON, or not an object with the record's fields (the message
-            names the file and what is missing).
-        OSError: the file cannot be read.
-    """
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON ({exc}); expected a carbon-kfp record") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a JSON {type(data).__name__}; expected a record object")
-    try:
-        return EmissionsRecord.from_dict(data)
-    except TypeError as exc:
-        raise ValueError(f"{path}: not a carbon-kfp record ({exc})") from exc
-
-
-def configure_report_parser(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``carbon-kfp report`` (register :func:`report_command` as its handler)."""
-    parser.description = (
-        "Sum the JSON records of pipeline steps (kpi_co2 artifact files) into a report. "
-        "Without --markdown/--html/--metrics-json the Markdown goes to stdout."
-    )
-    parser.add_argument("records", nargs="+", type=Path, help="JSON record files")
-    parser.add_argument("--markdown", type=Path, default=None, help="write Markdown here")
-    parser.add_argument("--html", type=Path, default=None, help="write HTML here")
-    parser.add_argument(
-        "--metrics-json", type=Path, default=None, help="write the pipeline Metrics dict as JSON"
-    )
-    parser.add_argument("--title", default=DEFAULT_TITLE)
-
-
-def report_command(args: argparse.Namespace) -> int:
-    """Handler of ``carbon-kfp report``; returns 0.
-
-    Raises:
-        ValueError: a file is not a record (named in the message).
-        OSError: a file cannot be read or an output cannot be written.
-    """
-    from carbon_kfp.outputs import write_text_atomic
-
-    paths: list[Path] = list(args.records)
-    steps = build_steps(
-        (step_name(record, default_step_name(path)), record)
-        for path, record in ((path, load_record(path)) for path in paths)
-    )
-    outputs = [
-        (args.markdown, lambda: render_markdown(steps, args.title)),
-        (args.html, lambda: render_html(steps, args.title)),
-        (args.metrics_json, lambda: json.dumps(report_metrics(steps), indent=2, sort_keys=True)),
-    ]
-    wanted = [(path, render) for path, render in outputs if path is not None]
-    for path, render in wanted:
-        write_text_atomic(path, render())
-    if not wanted:
-        sys.stdout.write(render_markdown(steps, args.title))
-    return 0

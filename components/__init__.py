@@ -1,1 +1,37 @@
-"""KFP components of carbon-kfp: one folder each with component.py, README.md and tests/."""
+"""The kit's KFP components, imported as ``carbon_kfp.components`` (this folder in the wheel).
+
+::
+
+    from carbon_kfp.components import carbon_report, load_wine_data, train_wine_model
+
+Each component has its folder here with ``component.py``, ``README.md``, the compiled
+``component.yaml`` (load it with ``kfp.components.load_component_from_file`` where carbon-kfp is not
+installed) and ``tests/``. Importing this package imports kfp.
+"""
+
+from ._kit import kit_component, with_base_image
+from .carbon_report.component import carbon_report
+from .deploy_wine_model.component import deploy_wine_model
+from .evaluate_wine_model.component import evaluate_wine_model
+from .load_wine_data.component import load_wine_data
+from .train_wine_model.component import train_wine_model
+
+#: Every component of the kit, by name (``make compile`` writes each one's ``component.yaml``).
+COMPONENTS = {
+    "carbon_report": carbon_report,
+    "deploy_wine_model": deploy_wine_model,
+    "evaluate_wine_model": evaluate_wine_model,
+    "load_wine_data": load_wine_data,
+    "train_wine_model": train_wine_model,
+}
+
+__all__ = [
+    "COMPONENTS",
+    "carbon_report",
+    "deploy_wine_model",
+    "evaluate_wine_model",
+    "kit_component",
+    "load_wine_data",
+    "train_wine_model",
+    "with_base_image",
+]

@@ -1,6 +1,11 @@
-"""Example pipelines and the registry the ``carbon-kfp`` CLI resolves pipeline names with.
+"""The kit's example pipelines, imported as ``carbon_kfp.pipelines`` (this folder in the wheel).
 
-Importing this package is cheap; a pipeline module (and kfp) is imported only when asked for.
+::
+
+    from carbon_kfp.pipelines import wine_pipeline
+
+Also the registry the ``carbon-kfp`` CLI resolves pipeline names with. Importing this package is
+cheap; a pipeline module (and kfp) is imported only when asked for.
 """
 
 import importlib
@@ -11,8 +16,19 @@ from carbon_kfp.errors import ConfigError, close_matches
 
 #: CLI name -> ``module:attribute`` of the ``@dsl.pipeline`` function.
 PIPELINES: dict[str, str] = {
-    "wine": "pipelines.wine:wine_pipeline",
+    "wine": "carbon_kfp.pipelines.wine:wine_pipeline",
 }
+
+#: Attribute -> registered name, for ``from carbon_kfp.pipelines import wine_pipeline``.
+_EXPORTS = {"wine_pipeline": "wine"}
+
+__all__ = ["PIPELINES", "compile_pipeline", "load_pipeline", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return load_pipeline(_EXPORTS[name])[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_pipeline(name: str) -> tuple[Any, Any]:
@@ -39,7 +55,7 @@ def load_pipeline(name: str) -> tuple[Any, Any]:
 
 
 def compile_pipeline(name: str, package_path: str | Path) -> Path:
-    """Compiles a registered pipeline to YAML (images from :mod:`pipelines.config`).
+    """Compiles a registered pipeline to YAML (images from :mod:`carbon_kfp.images`).
 
     Args:
         name: A key of :data:`PIPELINES`.

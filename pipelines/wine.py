@@ -4,23 +4,27 @@ Every step writes a ``kpi_co2`` Metrics artifact. Deployment runs only when ``de
 ``"vertex"`` *and* the evaluation's ``deploy`` gate says ``"true"``; a local run skips it through
 the parameter (default ``"none"``), never through a silent no-op inside the component.
 
-Compile (images from :mod:`pipelines.config`)::
+Compile (images from :mod:`carbon_kfp.images`)::
 
-    CARBON_KFP_CPU_IMAGE=REGION-docker.pkg.dev/PROJECT/REPO/carbon-kfp-cpu:TAG \\
-        carbon-kfp compile wine --output pipelines/compiled/wine.yaml
+    CARBON_KFP_IMAGE_REGISTRY=REGION-docker.pkg.dev/PROJECT/REPO \\
+        carbon-kfp compile wine --output wine.yaml
 """
 
 from kfp import dsl
 
-from components.carbon_report.component import carbon_report
-from components.deploy_wine_model.component import DEFAULT_SERVING_IMAGE, deploy_wine_model
-from components.evaluate_wine_model.component import evaluate_wine_model
-from components.load_wine_data.component import load_wine_data
-from components.train_wine_model.component import train_wine_model
+from carbon_kfp.components import (
+    carbon_report,
+    deploy_wine_model,
+    evaluate_wine_model,
+    load_wine_data,
+    train_wine_model,
+)
+from carbon_kfp.components.deploy_wine_model.component import DEFAULT_SERVING_IMAGE
+from carbon_kfp.kfp import tracking_args
 
 PIPELINE_NAME = "wine-quality"
 
-#: Allowed values of string parameters that act as switches (checked by ``pipelines.local_run``).
+#: Allowed values of string parameters that act as switches (checked by ``carbon_kfp.kfp.params``).
 PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {"deploy_target": ("none", "vertex")}
 
 
@@ -76,13 +80,8 @@ def wine_pipeline(
             ``"europe-west4"`` when submitting to Vertex AI there); ``""`` uses the tracker's
             default (world average, flagged ``intensity_source=world-default``).
     """
-    tracking = {
-        "project_name": project_name,
-        "pipeline_job": dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        "pipeline_task": dsl.PIPELINE_TASK_NAME_PLACEHOLDER,
-        # A parameter, not LOCATION_PLACEHOLDER: kfp.local cannot resolve that placeholder.
-        "cloud_location": cloud_location,
-    }
+    # A parameter, not LOCATION_PLACEHOLDER: kfp.local cannot resolve that placeholder.
+    tracking = {"project_name": project_name, **tracking_args(cloud_location=cloud_location)}
 
     load = load_wine_data(
         source=source,
@@ -114,14 +113,16 @@ def wine_pipeline(
     evaluate.set_display_name("Evaluate on test set").set_caching_options(True)
 
     # The deploy step is conditional, so its kpi_co2 cannot feed a task outside the condition;
-    # it is on the deploy task itself (and in pipelines.local_run's summary).
+    # it is on the deploy task itself (and in the local run summary).
     report = carbon_report(
         kpi_co2_1=load.outputs["kpi_co2"],
         kpi_co2_2=train.outputs["kpi_co2"],
         kpi_co2_3=evaluate.outputs["kpi_co2"],
         title="Wine quality: energy and CO2 per step",
+        pipeline_job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
     )
-    # Always rendered for this run's records (cached steps keep their original records).
+    # Always rendered for this run; a cached step's record names an earlier job, so the report
+    # shows it as cached and keeps it out of this run's total.
     report.set_display_name("Carbon report").set_caching_options(False)
 
     with (

@@ -18,10 +18,10 @@ import pytest
 from kfp import dsl
 from kfp.dsl import Metrics, Output
 
+from carbon_kfp.components.carbon_report.component import carbon_report
 from carbon_kfp.errors import ConfigError
+from carbon_kfp.images import cpu_image
 from carbon_kfp.kfp import SIGTERM_EXIT_CODE, track
-from components.carbon_report.component import carbon_report
-from pipelines.config import CPU_IMAGE
 from tests.conftest import REPO_ROOT, KfpLocal
 from tests.test_executor import METRIC_KEYS
 
@@ -31,7 +31,7 @@ pytestmark = [
 ]
 
 
-@dsl.component(base_image=CPU_IMAGE, packages_to_install=[], install_kfp_package=False)
+@dsl.component(base_image=cpu_image(), packages_to_install=[], install_kfp_package=False)
 def busy_step(
     kpi_co2: Output[Metrics],
     cpu_s: float = 0.2,
@@ -95,7 +95,7 @@ def test_components_install_nothing() -> None:
         container = component.component_spec.implementation.container
         command = " ".join([*container.command, *(container.args or [])])
         assert "pip install" not in command
-        assert container.image == CPU_IMAGE
+        assert container.image == cpu_image()
 
 
 @pytest.mark.slow

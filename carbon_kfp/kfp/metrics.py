@@ -36,10 +36,10 @@ from kfp.dsl import Metrics
 
 from carbon_kfp.compare import alongside, build_backends
 from carbon_kfp.errors import ConfigError, warn_once
-from carbon_kfp.executor import resolved_or_empty
 from carbon_kfp.outputs import write_text_atomic
 from carbon_kfp.record import EmissionsRecord, Status
 from carbon_kfp.tracker import EmissionsTracker
+from carbon_kfp.tracker_options import resolved_or_empty
 
 #: Exit status of a step stopped by SIGTERM inside ``track`` (128 + 15, as a shell reports it).
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
@@ -169,7 +169,7 @@ def track(
     tracker = EmissionsTracker(
         pipeline_job=resolved_or_empty("pipeline_job", pipeline_job),
         pipeline_task=resolved_or_empty("pipeline_task", pipeline_task),
-        cloud_location=resolved_or_empty("cloud_location", cloud_location.strip()),
+        cloud_location=resolved_or_empty("cloud_location", cloud_location),
         **kwargs,
     )
     backends = build_backends(

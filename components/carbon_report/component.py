@@ -4,13 +4,12 @@ The body is self-contained (KFP ships only the function's source to the containe
 is :mod:`carbon_kfp.report`, which the image carries with carbon-kfp.
 """
 
-from kfp import dsl
 from kfp.dsl import HTML, Input, Markdown, Metrics, Output
 
-from pipelines.config import CPU_IMAGE
+from .._kit import kit_component
 
 
-@dsl.component(base_image=CPU_IMAGE, packages_to_install=[], install_kfp_package=False)
+@kit_component
 def carbon_report(
     pipeline_kpi_co2: Output[Metrics],
     report_markdown: Output[Markdown],
@@ -25,6 +24,7 @@ def carbon_report(
     kpi_co2_7: Input[Metrics] | None = None,
     kpi_co2_8: Input[Metrics] | None = None,
     title: str = "Carbon report",
+    pipeline_job: str = "",
 ) -> None:
     """Sums the steps' ``kpi_co2`` records into pipeline totals, Markdown and HTML.
 
@@ -34,10 +34,12 @@ def carbon_report(
     artifact's directory (its task's folder); repeated names get ``#2``, ``#3``.
 
     Args:
-        pipeline_kpi_co2: Pipeline totals: summed ``emissions_kg``, ``emissions_low_kg``,
-            ``emissions_high_kg``, ``energy_kwh``, ``cpu/gpu/ram_energy_kwh``, ``duration_s``
-            (compute time), ``steps``, the energy-weighted ``carbon_intensity_g_per_kwh`` and
-            ``pue``, and ``emissions_share_<step>`` (0-1) per step. The same dict is written as
+        pipeline_kpi_co2: Totals over the steps measured in this run: summed ``emissions_kg``,
+            ``emissions_low_kg``, ``emissions_high_kg``, ``energy_kwh``,
+            ``cpu/gpu/ram_energy_kwh``, ``duration_s`` (compute time), ``steps``, the
+            energy-weighted ``carbon_intensity_g_per_kwh`` and ``pue``, ``cached_steps``,
+            ``avoided_emissions_kg``, ``avoided_energy_kwh``, and ``emissions_share_<step>``
+            (0-1) per step. The same dict is written as
             JSON to its file.
         report_markdown: A table with a row per step (energy by component, CO2 and its range,
             share, duration, measurement methods, intensity and its source) and a total row.
@@ -53,6 +55,10 @@ def carbon_report(
         kpi_co2_7: See ``kpi_co2_1``.
         kpi_co2_8: See ``kpi_co2_1``.
         title: Heading of the Markdown and HTML reports.
+        pipeline_job: This run's job name (pass ``dsl.PIPELINE_JOB_NAME_PLACEHOLDER``, e.g. with
+            ``**carbon_kfp.kfp.tracking_args()``). A step whose record names another job was
+            served from the cache: it is marked ``cached``, kept out of the totals and counted in
+            ``avoided_emissions_kg``. ``""``: every step counts as this run's.
 
     Raises:
         ValueError: an artifact's file is not a carbon-kfp JSON record (the file is named).
@@ -61,17 +67,18 @@ def carbon_report(
     from pathlib import Path
 
     from carbon_kfp import report
-    from carbon_kfp.outputs import write_text_atomic
+    from carbon_kfp.outputs import load_record, write_text_atomic
+    from carbon_kfp.tracker_options import resolved_or_empty
 
     singles = [kpi_co2_1, kpi_co2_2, kpi_co2_3, kpi_co2_4]
     singles += [kpi_co2_5, kpi_co2_6, kpi_co2_7, kpi_co2_8]
     artifacts = [*(step_metrics or []), *(a for a in singles if a is not None)]
     named = []
     for artifact in artifacts:
-        record = report.load_record(Path(artifact.path))
+        record = load_record(Path(artifact.path))
         fallback = report.default_step_name(Path(artifact.path)) or artifact.name
         named.append((report.step_name(record, fallback), record))
-    steps = report.build_steps(named)
+    steps = report.build_steps(named, resolved_or_empty("pipeline_job", pipeline_job))
 
     metrics = report.report_metrics(steps)
     for key, value in metrics.items():

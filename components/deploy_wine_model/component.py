@@ -1,16 +1,15 @@
 """``deploy_wine_model``: Vertex AI Model Registry upload and endpoint deployment."""
 
-from kfp import dsl
 from kfp.dsl import Artifact, Input, Metrics, Model, Output
 
-from pipelines.config import CPU_IMAGE
+from .._kit import kit_component
 
 #: Newest prebuilt scikit-learn serving image known to google-cloud-aiplatform 1.16x. Repeated as a
 #: literal in the signature because KFP runs the function's source without this module.
 DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/sklearn-cpu.1-6:latest"
 
 
-@dsl.component(base_image=CPU_IMAGE, packages_to_install=[], install_kfp_package=False)
+@kit_component
 def deploy_wine_model(
     model: Input[Model],
     vertex_model: Output[Artifact],

@@ -4,13 +4,12 @@ The body is self-contained (KFP ships only the function's source to the containe
 nested and heavy libraries are imported inside it.
 """
 
-from kfp import dsl
 from kfp.dsl import Dataset, Metrics, Output
 
-from pipelines.config import CPU_IMAGE
+from .._kit import kit_component
 
 
-@dsl.component(base_image=CPU_IMAGE, packages_to_install=[], install_kfp_package=False)
+@kit_component
 def load_wine_data(
     train_data: Output[Dataset],
     test_data: Output[Dataset],

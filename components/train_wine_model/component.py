@@ -1,12 +1,11 @@
 """``train_wine_model``: a random forest on the wine-quality split, measured by carbon-kfp."""
 
-from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-from pipelines.config import CPU_IMAGE
+from .._kit import kit_component
 
 
-@dsl.component(base_image=CPU_IMAGE, packages_to_install=[], install_kfp_package=False)
+@kit_component
 def train_wine_model(
     train_data: Input[Dataset],
     model: Output[Model],

@@ -1,4 +1,4 @@
-"""pipelines.local_run: parameter conversion, the summary table, and real kfp.local runs."""
+"""The local runner on the wine pipeline: parameter conversion, the summary table, real runs."""
 
 import time
 from pathlib import Path
@@ -8,16 +8,19 @@ import pytest
 from kfp import dsl
 
 from carbon_kfp.errors import ConfigError
-from components.conftest import WineCsv
-from pipelines.local_run import (
-    PipelineRunError,
-    RunSummary,
-    StepSummary,
-    convert_params,
-    format_summary,
-    run_pipeline,
-)
-from pipelines.wine import PARAMETER_CHOICES, wine_pipeline
+from carbon_kfp.kfp.local_run import PipelineRunError, run_pipeline
+from carbon_kfp.kfp.params import convert_params
+from carbon_kfp.kfp.run_summary import RunSummary, StepSummary, format_summary
+from carbon_kfp.pipelines import load_pipeline
+from carbon_kfp.pipelines.wine import PARAMETER_CHOICES, wine_pipeline
+from tests.wine_data import WineCsv
+
+
+def run_wine(params: dict[str, str], output_dir: Path, **options: Any) -> RunSummary:
+    """``carbon-kfp run wine --param ...`` without the CLI: strings converted, then run."""
+    arguments = convert_params(wine_pipeline, params, PARAMETER_CHOICES)
+    return run_pipeline(wine_pipeline, arguments, output_dir, **options)
+
 
 # ---------------------------------------------------------------- parameters
 
@@ -99,7 +102,7 @@ def test_wine_choices() -> None:
 
 def test_unknown_pipeline() -> None:
     with pytest.raises(ConfigError, match=r"unknown pipeline 'wnie'; available: wine"):
-        run_pipeline("wnie", {}, Path("unused"))
+        load_pipeline("wnie")
 
 
 # ---------------------------------------------------------------- the table
@@ -163,7 +166,7 @@ def test_wine_on_bundled_data(kfp_local: Path, tmp_path: Path) -> None:
     before = config.LocalExecutionConfig.instance
     lines: list[str] = []
     started = time.monotonic()
-    summary = run_pipeline("wine", {}, tmp_path / "runs", progress=lines.append)
+    summary = run_wine({}, tmp_path / "runs", progress=lines.append)
     wall_s = time.monotonic() - started
     print(format_summary(summary))
     print(f"end-to-end wall time: {wall_s:.1f} s")
@@ -204,8 +207,7 @@ def test_wine_on_bundled_data(kfp_local: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_source_parameter_is_honoured(tmp_path: Path, wine_csv: WineCsv) -> None:
     source = wine_csv(rows=90, duplicates=10)
-    summary = run_pipeline(
-        "wine",
+    summary = run_wine(
         {
             "source": str(source),
             "test_fraction": "0.3",
@@ -239,7 +241,7 @@ def _read_outputs(summary: RunSummary, step: str) -> dict[str, Any]:
 def test_bad_input_stops_the_pipeline_at_load(tmp_path: Path, wine_csv: WineCsv) -> None:
     source = wine_csv(name="commas.csv", sep=",")
     with pytest.raises(PipelineRunError) as failure:
-        run_pipeline("wine", {"source": str(source)}, tmp_path / "runs", progress=lambda _: None)
+        run_wine({"source": str(source)}, tmp_path / "runs", progress=lambda _: None)
     message = str(failure.value)
     assert "step 'load-wine-data' failed: ValueError: " in message
     assert f"{source}: line 1 is separated by ','" in message
@@ -262,15 +264,12 @@ def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: 
 
     common = {"source": source, "n_estimators": "10", "deploy_target": "vertex"}
 
-    gated = run_pipeline(
-        "wine", {**common, "deploy_min_roc_auc": "1.01"}, tmp_path / "a", progress=quiet
-    )
+    gated = run_wine({**common, "deploy_min_roc_auc": "1.01"}, tmp_path / "a", progress=quiet)
     assert _step(gated, "evaluate-wine-model").outputs["deploy"] == "false"
     assert _step(gated, "deploy-wine-model").status == "skipped"
 
     with pytest.raises(PipelineRunError) as failure:
-        run_pipeline(
-            "wine",
+        run_wine(
             {**common, "deploy_min_roc_auc": "0", "serving_image": "registry.example/sk:1"},
             tmp_path / "b",
             progress=quiet,
@@ -278,3 +277,33 @@ def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: 
     assert "step 'deploy-wine-model' failed: ValueError: model " in str(failure.value)
     assert "set staging_bucket=gs://BUCKET" in str(failure.value)
     assert _step(failure.value.summary, "carbon-report").status == "succeeded"
+
+
+@pytest.mark.slow
+def test_cached_steps_count_as_avoided_not_as_this_runs(
+    tmp_path: Path, wine_csv: WineCsv
+) -> None:
+    """Twice with caching: the second run measures nothing new for the cached steps."""
+    import json
+
+    params = {"source": str(wine_csv(rows=80)), "n_estimators": "10"}
+    first = run_wine(params, tmp_path / "runs", progress=lambda _: None, enable_caching=True)
+    second = run_wine(params, tmp_path / "runs", progress=lambda _: None, enable_caching=True)
+
+    measured = ("load-wine-data", "train-wine-model", "evaluate-wine-model")
+    assert all(_step(first, name).status == "succeeded" for name in measured)
+    assert all(_step(second, name).status == "cached" for name in measured)
+    first_g = sum(_step(first, name).emissions_g or 0.0 for name in measured)
+    assert first_g > 0
+    assert second.total_emissions_g == 0.0  # the report step has no record of its own
+    assert second.avoided_emissions_g == pytest.approx(first_g, rel=1e-9)
+    assert "cached: 3 steps measured in earlier runs" in format_summary(second)
+
+    assert second.run_dir is not None  # the report always runs, on the cached records
+    report_file = second.run_dir / "carbon-report" / "pipeline_kpi_co2"
+    report = json.loads(report_file.read_text())
+    assert report["steps"] == 0.0 and report["cached_steps"] == 3.0
+    assert report["emissions_kg"] == 0.0
+    assert report["avoided_emissions_kg"] * 1000 == pytest.approx(first_g, rel=1e-9)
+    markdown = (second.run_dir / "carbon-report" / "report_markdown").read_text()
+    assert "| train-wine-model (cached) |" in markdown

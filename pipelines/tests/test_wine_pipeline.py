@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pipelines import compile_pipeline, load_pipeline
-from pipelines.config import CPU_IMAGE
+from carbon_kfp.images import cpu_image
+from carbon_kfp.pipelines import compile_pipeline, load_pipeline
 
 GOLDEN = Path(__file__).resolve().parent.parent / "compiled" / "wine.yaml"
 REPO_ROOT = GOLDEN.parent.parent.parent
@@ -72,14 +72,16 @@ def test_components_install_nothing_and_use_the_configured_image(spec: dict[str,
         container = executor["container"]
         command = " ".join(container["command"])
         assert "pip install" not in command, name
-        assert container["image"] == CPU_IMAGE, name
+        assert container["image"] == cpu_image(), name
 
 
 def test_images_are_set_from_the_environment(tmp_path: Path) -> None:
     image = "europe-west4-docker.pkg.dev/some-project/ml/carbon-kfp-cpu:9.9.9"
     out = tmp_path / "wine.yaml"
-    code = f"from pipelines import compile_pipeline; compile_pipeline('wine', {str(out)!r})"
-    env = {**os.environ, "CARBON_KFP_CPU_IMAGE": image, "PYTHONPATH": str(REPO_ROOT)}
+    code = (
+        f"from carbon_kfp.pipelines import compile_pipeline; compile_pipeline('wine', {str(out)!r})"
+    )
+    env = {**os.environ, "CARBON_KFP_cpu_image()": image, "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO_ROOT)
     images = {
         e["container"]["image"] for e in load_yaml(out)[0]["deploymentSpec"]["executors"].values()

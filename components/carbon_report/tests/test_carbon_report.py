@@ -8,8 +8,8 @@ import pytest
 from kfp import dsl
 from kfp.dsl import HTML, Markdown, Metrics, Output
 
-from components.carbon_report.component import carbon_report
-from pipelines.config import CPU_IMAGE
+from carbon_kfp.components.carbon_report.component import carbon_report
+from carbon_kfp.images import cpu_image
 from tests.records import make_record
 
 
@@ -70,7 +70,7 @@ def test_a_file_that_is_not_a_record_fails_naming_it(tmp_path: Path) -> None:
         run_report(tmp_path, kpi_co2_1=Metrics(uri=str(bad)))
 
 
-@dsl.component(base_image=CPU_IMAGE, packages_to_install=[], install_kfp_package=False)
+@dsl.component(base_image=cpu_image(), packages_to_install=[], install_kfp_package=False)
 def shard(kpi_co2: Output[Metrics], cpu_s: float, pipeline_task: str = "") -> None:
     """Burns ``cpu_s`` of CPU inside ``track``."""
     import time

@@ -15,7 +15,10 @@ import pytest
 from google.cloud import aiplatform
 from kfp import dsl
 
-from components.deploy_wine_model.component import DEFAULT_SERVING_IMAGE, deploy_wine_model
+from carbon_kfp.components.deploy_wine_model.component import (
+    DEFAULT_SERVING_IMAGE,
+    deploy_wine_model,
+)
 
 PROJECT = "test-project"
 LOCATION = "europe-west4"

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from kfp import dsl
 
-from components.conftest import WineCsv
-from components.evaluate_wine_model.component import evaluate_wine_model
-from components.load_wine_data.component import load_wine_data
-from components.train_wine_model.component import train_wine_model
+from carbon_kfp.components.evaluate_wine_model.component import evaluate_wine_model
+from carbon_kfp.components.load_wine_data.component import load_wine_data
+from carbon_kfp.components.train_wine_model.component import train_wine_model
+from tests.wine_data import WineCsv
 
 
 def load_and_train(tmp_path: Path, source: str = "", **train_kwargs: Any) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from kfp import dsl
 
-from components.conftest import WINE_COLUMNS, WineCsv
-from components.load_wine_data.component import load_wine_data
+from carbon_kfp.components.load_wine_data.component import load_wine_data
+from tests.wine_data import WINE_COLUMNS, WineCsv
 
 BUNDLED_ROWS = 4898
 BUNDLED_DUPLICATES = 937

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from kfp import dsl
 
-from components.conftest import WineCsv
-from components.load_wine_data.component import load_wine_data
-from components.train_wine_model.component import train_wine_model
+from carbon_kfp.components.load_wine_data.component import load_wine_data
+from carbon_kfp.components.train_wine_model.component import train_wine_model
+from tests.wine_data import WineCsv
 
 
 @pytest.fixture
