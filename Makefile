@@ -29,8 +29,12 @@ demo: $(BIN)/python  ## run the wine pipeline on kfp.local and print CO2 per ste
 bench: install  ## tracker overhead vs CodeCarbon / CarbonTracker (installs them in their own venvs)
 	$(BIN)/python benchmarks/tracker_overhead.py
 
-compile: install  ## compile the example pipelines to pipelines/compiled/
-	$(BIN)/carbon-kfp compile wine --output pipelines/compiled/wine.yaml
+# Checked-in YAML names the default images (no registry): the environment's image settings are unset.
+KIT_ENV := env -u CARBON_KFP_IMAGE_REGISTRY -u CARBON_KFP_CPU_IMAGE -u CARBON_KFP_GPU_IMAGE
+
+compile: install  ## regenerate pipelines/compiled/*.yaml and components/*/component.yaml
+	$(KIT_ENV) $(BIN)/carbon-kfp compile wine --output pipelines/compiled/wine.yaml
+	$(KIT_ENV) $(BIN)/python -m carbon_kfp.components --output components
 
 clean:  ## remove the virtual environment and local run outputs
 	rm -rf $(VENV) local_outputs .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
-import json
 import os
 import threading
 from collections.abc import Callable
@@ -204,6 +203,8 @@ def load_record(path: Path) -> EmissionsRecord:
             names the file and what is missing).
         OSError: the file cannot be read.
     """
+    import json
+
     text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text)

@@ -12,6 +12,7 @@ import pytest
 
 from carbon_kfp import cli
 from carbon_kfp.errors import ConfigError
+from carbon_kfp.kfp.params import parse_params
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,18 +29,10 @@ def carbon_kfp(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
 
 
 def test_parse_params() -> None:
-    assert cli.parse_params(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
+    assert parse_params(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
     for bad in (["novalue"], ["=1"], ["a=1", "a=2"]):
         with pytest.raises(ConfigError, match="--param"):
-            cli.parse_params(bad)
-
-
-def test_kit_root_from_env_and_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(cli.KIT_ROOT_ENV, str(REPO))
-    assert cli.kit_root() == REPO
-    monkeypatch.setenv(cli.KIT_ROOT_ENV, str(tmp_path))
-    with pytest.raises(ConfigError, match=cli.KIT_ROOT_ENV):
-        cli.kit_root()
+            parse_params(bad)
 
 
 def test_regions_lists_gcp_regions_with_intensity() -> None:

@@ -31,14 +31,13 @@ from carbon_kfp.executor import (
     configure_exec_parser,
     exec_command,
     exit_code,
-    is_unresolved_placeholder,
     path_to_uri,
     resolve_target,
-    resolved_or_empty,
     uri_to_path,
     write_outputs,
 )
 from carbon_kfp.kfp import carbon_container_component
+from carbon_kfp.tracker_options import is_unresolved_placeholder, resolved_or_empty
 from tests.records import DESIGN_METRIC_KEYS, make_record
 
 METRIC_KEYS = DESIGN_METRIC_KEYS

@@ -11,17 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from carbon_kfp.cli.report import configure_report_parser, report_command
+from carbon_kfp.outputs import load_record
 from carbon_kfp.record import EmissionsRecord
 from carbon_kfp.report import (
     TOTAL_KEYS,
     build_steps,
-    configure_report_parser,
     default_step_name,
-    load_record,
     metric_key,
     render_html,
     render_markdown,
-    report_command,
     report_metrics,
     step_name,
     totals,

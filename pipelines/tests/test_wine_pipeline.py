@@ -81,7 +81,7 @@ def test_images_are_set_from_the_environment(tmp_path: Path) -> None:
     code = (
         f"from carbon_kfp.pipelines import compile_pipeline; compile_pipeline('wine', {str(out)!r})"
     )
-    env = {**os.environ, "CARBON_KFP_cpu_image()": image, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "CARBON_KFP_CPU_IMAGE": image, "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO_ROOT)
     images = {
         e["container"]["image"] for e in load_yaml(out)[0]["deploymentSpec"]["executors"].values()
@@ -148,3 +148,28 @@ def test_parameters_are_typed_with_defaults() -> None:
     assert inputs["deploy_target"].default == "none"
     assert set(module.PARAMETER_CHOICES["deploy_target"]) == {"none", "vertex"}
     assert all(spec.optional for spec in inputs.values())  # `carbon-kfp run wine` needs no flags
+
+
+def test_registry_setting_names_versioned_images(tmp_path: Path) -> None:
+    from carbon_kfp import __version__
+
+    out = tmp_path / "wine.yaml"
+    code = f"from carbon_kfp.pipelines import compile_pipeline; compile_pipeline('wine', {str(out)!r})"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARBON_KFP_")}
+    env["CARBON_KFP_IMAGE_REGISTRY"] = "europe-west4-docker.pkg.dev/p/ml/"
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
+    images = {
+        e["container"]["image"] for e in load_yaml(out)[0]["deploymentSpec"]["executors"].values()
+    }
+    assert images == {f"europe-west4-docker.pkg.dev/p/ml/carbon-kfp-cpu:{__version__}"}
+
+
+def test_every_tracked_task_gets_its_job_and_task_names(spec: dict[str, Any]) -> None:
+    from carbon_kfp.kfp import untracked_tasks
+
+    assert untracked_tasks(spec) == []
+    for name, (task, _) in _tasks(spec).items():
+        given = task["inputs"]["parameters"]
+        if "pipeline_task" in given:
+            assert given["pipeline_task"]["runtimeValue"]["constant"] == "{{$.pipeline_task_name}}"
+        assert given["pipeline_job"]["runtimeValue"]["constant"] == "{{$.pipeline_job_name}}", name
