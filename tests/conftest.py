@@ -56,3 +56,20 @@ def kfp_local(kfp_pipeline_root: Path) -> KfpLocal:
 
     init()
     return init
+
+
+@pytest.fixture(scope="session")
+def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """carbon-kfp's wheel, built once per session from this checkout (as ``pip wheel`` does)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(REPO_ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (wheel,) = out.glob("carbon_kfp-*.whl")
+    return wheel
