@@ -58,7 +58,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from carbon_kfp.errors import ConfigError, close_matches, warn_once
+from carbon_kfp.errors import ConfigError, close_matches, json_type, warn_once
 from carbon_kfp.outputs import write_record_json, write_text_atomic
 from carbon_kfp.record import EmissionsRecord, Status
 
@@ -145,21 +145,6 @@ EXECUTOR_INPUT_SHAPE = (
     '{"outputs": {"outputFile": PATH, "artifacts": {NAME: {"artifacts": [{"name": ..., '
     '"uri": ...}]}}}}'
 )
-_JSON_TYPES: tuple[tuple[type, str], ...] = (
-    (bool, "boolean"),  # before int: a bool is an int
-    (dict, "object"),
-    (list, "array"),
-    (str, "string"),
-    (int, "number"),
-    (float, "number"),
-)
-
-
-def json_type(value: object) -> str:
-    """The JSON name of a parsed value's type: ``object``, ``array``, ``string``, ``null`` ..."""
-    if value is None:
-        return "null"
-    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "value")
 
 
 def _shape_problem(value: object, kind: type, where: str) -> str | None:

@@ -8,7 +8,9 @@ Totals: ``emissions_kg``, ``energy_kwh``, the per-device energies and ``duration
 steps (``duration_s`` is compute time, not wall-clock time: parallel steps add up).
 ``emissions_low_kg`` and ``emissions_high_kg`` are sums of the steps' bounds, i.e. the errors are
 treated as fully correlated (the steps share hardware models and grid data), which is the wide,
-conservative interval. A number a record does not hold (``null`` in JSON) counts as 0.
+conservative interval. Records are checked when read (:func:`~carbon_kfp.record.parse_record`):
+a NaN, infinity, ``null`` or negative number, or a field of the wrong type, is an error that names
+the file and the field, never a silent 0.
 
 Every string that came from a record (step names, methods, sources, warnings) is escaped in the
 HTML, and in the Markdown too (HTML entities, ``|`` and line breaks), because Markdown viewers such
@@ -28,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbon_kfp.record import EmissionsRecord
+from carbon_kfp.errors import read_utf8
+from carbon_kfp.record import EmissionsRecord, parse_record
 
 #: Record fields summed into pipeline totals (also the keys of the totals in the Metrics dict).
 TOTAL_KEYS: tuple[str, ...] = (
@@ -390,21 +393,19 @@ def load_record(path: Path) -> EmissionsRecord:
     """Read a JSON record (a ``kpi_co2`` artifact's file, or ``EmissionsRecord.to_json()``).
 
     Raises:
-        ValueError: the file is not JSON, or not an object with the record's fields (the message
-            names the file and what is missing).
+        ValueError: the file is not UTF-8, not JSON, or not a valid record (see
+            :func:`~carbon_kfp.record.parse_record`); the message names the file and the field.
         OSError: the file cannot be read.
     """
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON ({exc}); expected a carbon-kfp record") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a JSON {type(data).__name__}; expected a record object")
     try:
-        return EmissionsRecord.from_dict(data)
-    except TypeError as exc:
-        raise ValueError(f"{path}: not a carbon-kfp record ({exc})") from exc
+        return parse_record(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a valid carbon-kfp record: {exc}") from exc
 
 
 def configure_report_parser(parser: argparse.ArgumentParser) -> None:
