@@ -165,9 +165,8 @@ def _input_value(value: Any, kind: type, where: str) -> Any:
     return value
 
 
-def _input_member(parent: Any, key: str, kind: type, where: str) -> Any:
+def _input_member(parent: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
     """``parent[key]`` (an empty ``kind`` when absent), checked as :func:`_input_value` does."""
-    parent = _input_value(parent, dict, where)
     return _input_value(parent.get(key, kind()), kind, f"{where}.{key}" if where else key)
 
 
@@ -191,7 +190,7 @@ def resolve_target(
     output_file = ""
     if executor_input:
         try:
-            document = json.loads(executor_input)
+            document = _input_value(json.loads(executor_input), dict, "")
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--executor-input is not JSON ({exc}); pass '{{{{$}}}}'") from exc
         outputs = _input_member(document, "outputs", dict, "")
