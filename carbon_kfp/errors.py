@@ -11,6 +11,7 @@ record.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import warnings
@@ -78,3 +79,49 @@ def close_matches(value: str, valid: Iterable[str], n: int = 5, cutoff: float = 
 
     matches = difflib.get_close_matches(value, list(valid), n=n, cutoff=cutoff)
     return f"; closest valid: {', '.join(matches)}" if matches else ""
+
+
+_JSON_TYPES: tuple[tuple[type, str], ...] = (
+    (bool, "boolean"),  # before int: a bool is an int
+    (dict, "object"),
+    (list, "array"),
+    (str, "string"),
+    (int, "number"),
+    (float, "number"),
+)
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type: ``object``, ``array``, ``string``, ``null`` ..."""
+    if value is None:
+        return "null"
+    return next((name for kind, name in _JSON_TYPES if isinstance(value, kind)), "value")
+
+
+def read_utf8(path: str | os.PathLike[str], shown: str | None = None) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark is dropped).
+
+    Args:
+        path: the file to read.
+        shown: how messages name the file (a URL it was downloaded from); default ``path``.
+
+    Raises:
+        ValueError: the file is not UTF-8 text: the message names the file, the first bad byte
+            and its offset, and says when the file looks like UTF-16 or binary (NUL bytes).
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    name = str(path) if shown is None else shown
+    utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in data
+    hint = " (it looks like UTF-16 or a binary file)" if utf16 else ""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{name}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+            f"({exc.reason}){hint}; expected a UTF-8 text file"
+        ) from None
+    if utf16:
+        raise ValueError(f"{name}: holds NUL bytes{hint}; expected a UTF-8 text file")
+    return text

@@ -13,7 +13,8 @@ when the command ends writes
 * the KFP executor output (``executor_output.json``) with the DESIGN §3 keys as the artifact's
   metadata, in the format kfp's Python executor writes and the KFP launcher, Vertex AI and
   ``kfp.local`` read: ``{"artifacts": {NAME: {"artifacts": [{"name", "uri", "metadata"}]}}}``.
-  An executor output the command wrote itself is kept and merged into.
+  An executor output the command wrote itself is kept and merged into; a part of it in another
+  shape (or a file that is not JSON) is replaced, with a warning that names it.
 
 How the wrapper learns where to write: ``--executor-input`` takes the executor input JSON (the
 ``{{$}}`` placeholder, ``dsl.PIPELINE_TASK_EXECUTOR_INPUT_PLACEHOLDER``), which holds the executor
@@ -25,14 +26,17 @@ input, ``--executor-output`` and ``--metrics-path`` are both required and the ar
 after ``--metrics``.
 
 Signals and exit code: the command runs in a new session, hence its own process group (so it has
-no controlling terminal: this wraps pipeline steps, not interactive programs). SIGTERM and SIGINT
-sent to the wrapper are forwarded to that group; a group still alive ``--grace-period-s`` seconds
-after the first signal is killed with SIGKILL, so the record is written before Kubernetes' own
-grace period (30 s by default) ends. The wrapper exits with the command's exit code, or
-``128 + N`` when the command died from signal N (143 for SIGTERM, 137 for SIGKILL), as a shell or
-an init such as tini reports it and a container runtime expects. A command that cannot be started
-exits 127 (not found) or 126 (not executable), as in a shell. Output is not captured: the command
-writes straight to the wrapper's stdout and stderr, so nothing is buffered here.
+no controlling terminal: this wraps pipeline steps, not interactive programs). SIGTERM, SIGINT,
+SIGHUP and SIGQUIT sent to the wrapper are forwarded to that group and make the record
+``interrupted``; a group still alive ``--grace-period-s`` seconds after the first signal is killed
+with SIGKILL, so the record is written before Kubernetes' own grace period (30 s by default) ends.
+The wrapper exits with the command's exit code, or ``128 + N`` when the command died from signal N
+(143 for SIGTERM, 137 for SIGKILL), as a shell or an init such as tini reports it and a container
+runtime expects. A command that cannot be started exits 127 (not found) or 126 (not executable),
+as in a shell. The command's exit code always wins: once the command has run, a record that
+cannot be written is reported on stderr and does not change the exit code. Output is not
+captured: the command writes straight to the wrapper's stdout and stderr, so nothing is buffered
+here.
 
 This module imports no kfp: containers in any language carry only the carbon-kfp core.
 """
@@ -52,19 +56,28 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from carbon_kfp.errors import ConfigError, close_matches, warn_once
-from carbon_kfp.outputs import write_text_atomic
+from carbon_kfp.errors import ConfigError, close_matches, json_type, warn_once
+from carbon_kfp.outputs import write_record_json, write_text_atomic
 from carbon_kfp.record import EmissionsRecord, Status
 from carbon_kfp.tracker_options import add_tracker_options, resolved_or_empty, tracker_kwargs
+
+if TYPE_CHECKING:
+    from carbon_kfp.tracker import EmissionsTracker
 
 DEFAULT_METRICS_NAME = "kpi_co2"
 #: Seconds between forwarding the first SIGTERM/SIGINT and SIGKILL of the command's group.
 DEFAULT_GRACE_PERIOD_S = 20.0
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
-FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
+#: Signals forwarded to the command's process group (each one makes the record ``interrupted``).
+FORWARDED_SIGNALS: tuple[signal.Signals, ...] = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+)
 
 # Remote URI prefixes and their local mounts in KFP backends (as kfp.dsl.types.artifact_types).
 _URI_MOUNTS: tuple[tuple[str, str], ...] = (
@@ -112,6 +125,36 @@ class MetricsTarget:
     artifact_path: Path
 
 
+#: The part of KFP's executor input that ``resolve_target`` reads, for error messages.
+EXECUTOR_INPUT_SHAPE = (
+    '{"outputs": {"outputFile": PATH, "artifacts": {NAME: {"artifacts": [{"name": ..., '
+    '"uri": ...}]}}}}'
+)
+
+
+def _shape_problem(value: object, kind: type, where: str) -> str | None:
+    """``"<where> is a JSON array, expected a JSON object"``, or None when ``value`` is a kind."""
+    if isinstance(value, kind):
+        return None
+    return f"{where} is a JSON {json_type(value)}, expected a JSON {json_type(kind())}"
+
+
+def _input_value(value: Any, kind: type, where: str) -> Any:
+    """``value`` when it is a ``kind``; else a ConfigError naming ``where`` and the shape."""
+    problem = _shape_problem(value, kind, where or "the document")
+    if problem:
+        raise ConfigError(
+            f"--executor-input: {problem}; the executor input's shape is "
+            f"{EXECUTOR_INPUT_SHAPE} (pass '{{{{$}}}}')"
+        )
+    return value
+
+
+def _input_member(parent: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    """``parent[key]`` (an empty ``kind`` when absent), checked as :func:`_input_value` does."""
+    return _input_value(parent.get(key, kind()), kind, f"{where}.{key}" if where else key)
+
+
 def resolve_target(
     *,
     executor_input: str | None,
@@ -124,27 +167,30 @@ def resolve_target(
     Explicit ``executor_output`` and ``metrics_path`` win over what the executor input says.
 
     Raises:
-        ConfigError: the executor input is not JSON, lacks the named output (valid names are
-            listed) or an output file, or without an executor input a path is missing.
+        ConfigError: the executor input is not JSON, not in the executor input's shape (the
+            message names the key and the shape expected), lacks the named output (valid names
+            are listed) or an output file, or without an executor input a path is missing.
     """
     artifact: Mapping[str, Any] = {}
     output_file = ""
     if executor_input:
         try:
-            document = json.loads(executor_input)
+            document = _input_value(json.loads(executor_input), dict, "")
         except json.JSONDecodeError as exc:
             raise ConfigError(f"--executor-input is not JSON ({exc}); pass '{{{{$}}}}'") from exc
-        outputs = document.get("outputs", {}) if isinstance(document, dict) else {}
-        output_file = str(outputs.get("outputFile", ""))
-        artifacts = outputs.get("artifacts", {})
-        entries = artifacts.get(metrics_name, {}).get("artifacts", [])
+        outputs = _input_member(document, "outputs", dict, "")
+        output_file = _input_member(outputs, "outputFile", str, "outputs")
+        artifacts = _input_member(outputs, "artifacts", dict, "outputs")
+        where = f"outputs.artifacts.{metrics_name}"
+        output = _input_member(artifacts, metrics_name, dict, "outputs.artifacts")
+        entries = _input_member(output, "artifacts", list, where)
         if not entries:
             names = sorted(artifacts)
             raise ConfigError(
                 f"--metrics {metrics_name!r}: no such output artifact in --executor-input "
                 f"(outputs: {', '.join(names) or 'none'}){close_matches(metrics_name, names)}"
             )
-        artifact = entries[0]
+        artifact = _input_value(entries[0], dict, f"{where}.artifacts[0]")
     output_file = executor_output or output_file
     if not output_file:
         raise ConfigError(
@@ -166,33 +212,70 @@ def resolve_target(
     )
 
 
+def merge_executor_output(
+    document: object, target: MetricsTarget, metrics: Mapping[str, float]
+) -> tuple[dict[str, Any], list[str]]:
+    """An executor output with ``metrics`` merged into the target artifact's metadata (pure).
+
+    ``document`` is what the command wrote (parsed JSON; ``{}`` for no file). Everything
+    in it that has the executor output's shape is kept: parameters, other artifacts, further
+    entries and metadata keys of the same artifact. A part in another shape is replaced by what
+    the wrapper writes, and named in the returned problems.
+
+    Returns:
+        The merged document (a new object; ``document`` is not changed) and the problems found,
+        each naming a key and what it was (empty when the document was usable as it was).
+    """
+    problems: list[str] = []
+
+    def part(value: Any, kind: type, where: str) -> Any:
+        """``value``, or an empty ``kind`` in its place (and a problem) when it is another type."""
+        problem = _shape_problem(value, kind, where)
+        if problem is None:
+            return value
+        problems.append(problem)
+        return kind()
+
+    merged = dict(part(document, dict, "the document"))
+    artifacts = dict(part(merged.get("artifacts", {}), dict, "artifacts"))
+    where = f"artifacts.{target.output_name}"
+    output = part(artifacts.get(target.output_name, {}), dict, where)
+    entries = list(part(output.get("artifacts", []), list, f"{where}.artifacts"))
+    entry = dict(part(entries[0], dict, f"{where}.artifacts[0]") if entries else {})
+    for key, value in (("name", target.artifact_name), ("uri", target.artifact_uri)):
+        if part(entry.setdefault(key, value), str, f"{where}.artifacts[0].{key}") == "":
+            entry[key] = value
+    metadata = part(entry.get("metadata", {}), dict, f"{where}.artifacts[0].metadata")
+    entry["metadata"] = {**metadata, **metrics}
+    artifacts[target.output_name] = {**output, "artifacts": [entry, *entries[1:]]}
+    merged["artifacts"] = artifacts
+    return merged, problems
+
+
 def write_outputs(target: MetricsTarget, record: EmissionsRecord) -> None:
     """Write the JSON record to the artifact's file and merge the metrics into the executor output.
 
     An existing executor output (written by the command) keeps its parameters and other
-    artifacts; metadata of the same artifact is updated with the metrics. A file that is not a
-    JSON object is replaced, with a warning.
+    artifacts; metadata of the same artifact is updated with the metrics (see
+    :func:`merge_executor_output`). A file that is not JSON, or parts of it in another shape,
+    are replaced, with a warning that names the file and the part.
 
     Raises:
         OSError: a file cannot be written.
     """
-    write_text_atomic(target.artifact_path, record.to_json())
-    document: dict[str, Any] = {}
+    write_record_json(target.artifact_path, record)
+    loaded: object = {}
     if target.executor_output.is_file():
         try:
             loaded = json.loads(target.executor_output.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            loaded = None
             warn_once(f"carbon-kfp exec: replacing unreadable {target.executor_output} ({exc})")
-        if isinstance(loaded, dict):
-            document = loaded
-    artifacts = document.setdefault("artifacts", {})
-    entries = artifacts.get(target.output_name, {}).get("artifacts") or [{}]
-    entry = entries[0]
-    entry.setdefault("name", target.artifact_name)
-    entry.setdefault("uri", target.artifact_uri)
-    entry["metadata"] = {**entry.get("metadata", {}), **record.to_metrics()}
-    artifacts[target.output_name] = {"artifacts": [entry, *entries[1:]]}
+    document, problems = merge_executor_output(loaded, target, record.to_metrics())
+    for problem in problems:
+        warn_once(
+            f"carbon-kfp exec: {target.executor_output}: {problem}; replaced it (expected "
+            '{"artifacts": {NAME: {"artifacts": [{"name", "uri", "metadata": {...}}]}}})'
+        )
     write_text_atomic(target.executor_output, json.dumps(document))
 
 
@@ -337,12 +420,12 @@ def exec_command(args: argparse.Namespace) -> int:
     """Handler of ``carbon-kfp exec``: run the command measured; return its exit code.
 
     Configuration is checked before the command starts. A failing or killed command still gets
-    its record written (status ``failed`` or ``interrupted``).
+    its record written (status ``failed`` or ``interrupted``). Outputs that cannot be written
+    are reported on stderr; the command's exit code is returned all the same.
 
     Raises:
         ConfigError: no command, a bad grace period, output locations that cannot be worked out,
             or a bad tracker option (the command is not run).
-        OSError: the outputs cannot be written (after the command ran).
     """
     from carbon_kfp.tracker import EmissionsTracker
 
@@ -371,5 +454,21 @@ def exec_command(args: argparse.Namespace) -> int:
         code, interrupted = run_command(command, args.grace_period_s)
         status = "interrupted" if interrupted else "completed" if code == 0 else "failed"
     finally:
-        write_outputs(target, tracker.stop(status))
+        _write_record(target, tracker, status)
     return code
+
+
+def _write_record(target: MetricsTarget, tracker: EmissionsTracker, status: Status) -> None:
+    """Stop ``tracker`` and write its outputs; a failure goes to stderr and is not raised.
+
+    The command has run: its exit code, not a write error, is the step's outcome (a measurement
+    fault never changes what the user's work did).
+    """
+    try:
+        write_outputs(target, tracker.stop(status))
+    except Exception as exc:
+        print(
+            f"carbon-kfp exec: could not write the emissions record ({type(exc).__name__}: "
+            f"{exc}); exiting with the command's exit code",
+            file=sys.stderr,
+        )

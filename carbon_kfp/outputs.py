@@ -7,20 +7,63 @@ or tear rows; a thread that re-enters while holding the lock (a SIGTERM handler 
 flush) reuses its descriptor instead of waiting for itself. A file whose header differs is never
 rewritten or shifted: the row goes to a new file named after the schema, and a warning says
 which.
+
+A row is written whole or not at all: a short write (a full disk, a file size limit) is truncated
+back to where the row began and raised as :class:`OSError`. A file whose last row lacks its
+newline (a hand edit, or a row torn by another writer) gets one before the new row, and a torn
+quoted cell is closed first, so the new row never glues onto the old one. Cells holding ``,``,
+``"``, ``\n`` or ``\r`` are quoted, so one record is always one row.
+
+Strings that came from ``argv`` or ``os.environ`` may hold undecodable bytes as lone surrogates
+(PEP 383), which UTF-8 cannot encode: every rendering here writes them as backslash escapes
+(:func:`encodable`) instead of failing the step.
 """
 
 from __future__ import annotations
 
-import csv
+import dataclasses
+import errno
 import fcntl
-import io
 import os
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from carbon_kfp.errors import warn_once
-from carbon_kfp.record import EmissionsRecord
+from carbon_kfp.errors import read_utf8, warn_once
+from carbon_kfp.record import EmissionsRecord, parse_record
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape_surrogate(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode() carries it
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}"
+
+
+def encodable(text: str) -> str:
+    """``text`` with every lone surrogate written as a backslash escape, so UTF-8 can encode it.
+
+    A byte that could not be decoded (``"caf\\udce9"`` from ``os.environ`` or ``argv``) becomes
+    ``\\xe9``, the byte itself; any other lone surrogate becomes ``\\udNNN``. Never raises.
+    """
+    return text if text.isascii() else _LONE_SURROGATE.sub(_escape_surrogate, text)
+
+
+def encodable_record(record: EmissionsRecord) -> EmissionsRecord:
+    """``record`` with :func:`encodable` applied to every string (warnings and keys included)."""
+    changes: dict[str, object] = {
+        f.name: encodable(value)
+        for f in dataclasses.fields(record)
+        if isinstance(value := getattr(record, f.name), str)
+    }
+    changes["warnings"] = tuple(encodable(text) for text in record.warnings)
+    changes["comparisons_kg"] = {
+        encodable(name): value for name, value in record.comparisons_kg.items()
+    }
+    return dataclasses.replace(record, **changes)  # type: ignore[arg-type]
 
 
 def _fmt(value: object) -> str:
@@ -28,7 +71,7 @@ def _fmt(value: object) -> str:
         return ""
     if isinstance(value, bool):
         return "True" if value else "False"
-    return str(value)
+    return encodable(str(value))
 
 
 _R = EmissionsRecord
@@ -104,10 +147,22 @@ def csv_row(record: EmissionsRecord) -> list[str]:
     return [_fmt(get(record)) for _, get in _CODECARBON_COLUMNS + _OWN_COLUMNS]
 
 
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
+
+
+def _csv_cell(text: str) -> str:
+    """One cell, quoted as ``csv.writer`` does, except that ``\\r`` is quoted too.
+
+    ``csv.writer(lineterminator="\\n")`` quotes a cell with ``\\n`` but not one with ``\\r``,
+    which readers take for a line break: the row would split and its columns shift.
+    """
+    if _NEEDS_QUOTES.search(text):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def _csv_line(cells: list[str] | tuple[str, ...]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(cells)
-    return buffer.getvalue().encode("utf-8")
+    return (",".join(_csv_cell(cell) for cell in cells) + "\n").encode("utf-8")
 
 
 _HEADER = _csv_line(CSV_COLUMNS)
@@ -123,7 +178,8 @@ def append_csv(record: EmissionsRecord, path: Path) -> Path:
         ``path`` exists with a different header (never rewritten or shifted; one warning).
 
     Raises:
-        OSError: the directory cannot be created or written.
+        OSError: the directory cannot be created or written, or the row could not be written
+            whole (a full disk: the part written is truncated away, the file is as before).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     row = _csv_line(csv_row(record))
@@ -137,13 +193,11 @@ def append_csv(record: EmissionsRecord, path: Path) -> Path:
             # flock on a second descriptor would wait for this very thread: remember ours
             fcntl.flock(fd, fcntl.LOCK_EX)
             held[str(path)] = fd
-        size = os.fstat(fd).st_size
-        if size == 0:
-            os.write(fd, _HEADER + row)
+        if os.fstat(fd).st_size == 0:
+            _write_whole(fd, _HEADER + row, path)
             return path
-        first_line = _read_first_line(fd)
-        if first_line == _HEADER:
-            os.write(fd, row)
+        if _read_first_line(fd) == _HEADER:
+            _write_whole(fd, _row_start(fd) + row, path)
             return path
     finally:
         if not reentered:
@@ -155,6 +209,53 @@ def append_csv(record: EmissionsRecord, path: Path) -> Path:
         f"writing carbon-kfp rows to {other} instead"
     )
     return append_csv(record, other)
+
+
+def _write_whole(fd: int, data: bytes, path: Path) -> None:
+    """Append ``data`` with one ``write``; on a short or failed write, truncate back and raise.
+
+    Raises:
+        OSError: ``data`` was not written whole; the file has its size from before the call.
+    """
+    size_before = os.fstat(fd).st_size
+    try:
+        written = os.write(fd, data)
+    except OSError:
+        _truncate_to(fd, size_before)
+        raise
+    if written != len(data):
+        _truncate_to(fd, size_before)
+        raise OSError(
+            errno.ENOSPC,
+            f"short write: {written} of {len(data)} bytes (disk full?); the partial row was "
+            "removed",
+            str(path),
+        )
+
+
+def _truncate_to(fd: int, size: int) -> None:
+    """Cut the file back to ``size`` bytes if it grew; a failure leaves it as it is."""
+    try:
+        if os.fstat(fd).st_size > size:
+            os.ftruncate(fd, size)
+    except OSError:
+        pass  # the caller raises the write error, which is what the user must see
+
+
+def _row_start(fd: int) -> bytes:
+    """What goes before a new row so that it starts a row of its own.
+
+    ``b""`` when the file ends with a newline. Otherwise its last row lacks its newline or was
+    torn: ``b"\\n"``, or ``b'"\\n'`` when the tear left a quoted cell open (an odd number of
+    quote characters in the file), so that the new row is not read as part of that cell.
+    """
+    size = os.fstat(fd).st_size
+    if os.pread(fd, 1, size - 1) == b"\n":
+        return b""
+    quotes = 0
+    for offset in range(0, size, 1 << 16):
+        quotes += os.pread(fd, 1 << 16, offset).count(b'"')
+    return b'"\n' if quotes % 2 else b"\n"
 
 
 def _read_first_line(fd: int) -> bytes:
@@ -187,7 +288,8 @@ def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # backslashreplace: a lone surrogate from argv/environ must not fail the step
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -195,24 +297,34 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def write_record_json(path: Path, record: EmissionsRecord) -> None:
+    """Write the full record as JSON (:meth:`~EmissionsRecord.to_json`) atomically to ``path``.
+
+    Strings are made :func:`encodable` first, so the file is strict UTF-8 JSON that any reader
+    accepts (no lone-surrogate escapes) and a project name with undecodable bytes cannot fail it.
+
+    Raises:
+        OSError: the directory cannot be written.
+    """
+    write_text_atomic(path, encodable_record(record).to_json())
+
+
 def load_record(path: Path) -> EmissionsRecord:
     """Read a JSON record (a ``kpi_co2`` artifact's file, or ``EmissionsRecord.to_json()``).
 
     Raises:
-        ValueError: the file is not JSON, or not an object with the record's fields (the message
-            names the file and what is missing).
+        ValueError: the file is not UTF-8, not JSON, or not a valid record (see
+            :func:`~carbon_kfp.record.parse_record`); the message names the file and the field.
         OSError: the file cannot be read.
     """
     import json
 
-    text = path.read_text(encoding="utf-8")
+    text = read_utf8(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON ({exc}); expected a carbon-kfp record") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a JSON {type(data).__name__}; expected a record object")
     try:
-        return EmissionsRecord.from_dict(data)
-    except TypeError as exc:
-        raise ValueError(f"{path}: not a carbon-kfp record ({exc})") from exc
+        return parse_record(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a valid carbon-kfp record: {exc}") from exc

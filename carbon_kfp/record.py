@@ -15,12 +15,13 @@ import functools
 import math
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from carbon_kfp._version import __version__
 from carbon_kfp.energy import joules_to_kwh
+from carbon_kfp.errors import json_type
 from carbon_kfp.sensors.base import Reading
 from carbon_kfp.uncertainty import energy_interval_kwh, intensity_interval
 
@@ -314,3 +315,103 @@ def build_record(
         comparisons_kg=dict(comparisons_kg or {}),
         warnings=warnings,
     )
+
+
+# -- validation of records read back from JSON ---------------------------------------------------
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"is a JSON {json_type(value)}; expected a finite number >= 0")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"is {value!r}; expected a finite number >= 0")
+    return float(value)
+
+
+def _integer(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"is a JSON {json_type(value)} ({value!r}); expected an integer >= 0")
+    if value < 0:
+        raise ValueError(f"is {value}; expected an integer >= 0")
+    return value
+
+
+def _optional(check: Callable[[object], Any]) -> Callable[[object], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+def _of_type(kind: type) -> Callable[[object], Any]:
+    def check(value: object) -> Any:
+        if not isinstance(value, kind):
+            raise ValueError(f"is a JSON {json_type(value)}; expected a JSON {json_type(kind())}")
+        return value
+
+    return check
+
+
+def _status(value: object) -> Status:
+    if value not in get_args(Status):
+        raise ValueError(f"is {value!r}; expected one of {', '.join(get_args(Status))}")
+    return value  # type: ignore[return-value]
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"is {value!r}; expected a JSON array of strings")
+    return tuple(value)
+
+
+def _comparisons(value: object) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise ValueError(f"is a JSON {json_type(value)}; expected an object of numbers")
+    result = {}
+    for backend, emissions_kg in value.items():
+        try:
+            result[backend] = _number(emissions_kg)
+        except ValueError as exc:
+            raise ValueError(f"entry {backend!r} {exc}") from None
+    return result
+
+
+# Per field annotation (as written in EmissionsRecord): the check of a JSON value, which returns
+# the field's value or raises ValueError saying what the value is and what was expected. Every
+# number in a record is a quantity that cannot be negative (energy, power, time, counts, shares).
+_FIELD_CHECKS: dict[str, Callable[[object], Any]] = {
+    "str": _of_type(str),
+    "bool": _of_type(bool),
+    "float": _number,
+    "float | None": _optional(_number),
+    "int": _integer,
+    "int | None": _optional(_integer),
+    "Status": _status,
+    "tuple[str, ...]": _strings,
+    "Mapping[str, float]": _comparisons,
+}
+
+
+def parse_record(data: object) -> EmissionsRecord:
+    """A record from parsed JSON (:meth:`EmissionsRecord.to_json`'s output), checked field by field.
+
+    Strict where :meth:`EmissionsRecord.from_dict` is not: every number must be finite and
+    ``>= 0`` (a ``null``, which is how ``to_json`` writes NaN and infinity, is accepted only
+    where the field is optional), every field must have its type (``warnings`` an array of
+    strings, ``status`` one of the statuses), and a field without a default must be present.
+    Unknown keys are ignored (a newer schema's record still loads).
+
+    Raises:
+        ValueError: ``data`` is not an object, or a field is missing or bad; the message names
+            the field, what it holds and what was expected.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {json_type(data)}; expected a record object")
+    values: dict[str, Any] = {}
+    for spec in fields(EmissionsRecord):
+        if spec.name not in data:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise ValueError(f"field {spec.name!r} is missing")
+            continue
+        try:
+            values[spec.name] = _FIELD_CHECKS[str(spec.type)](data[spec.name])
+        except ValueError as exc:
+            raise ValueError(f"field {spec.name!r} {exc}") from None
+    return EmissionsRecord(**values)

@@ -8,7 +8,9 @@ Totals: ``emissions_kg``, ``energy_kwh``, the per-device energies and ``duration
 steps (``duration_s`` is compute time, not wall-clock time: parallel steps add up).
 ``emissions_low_kg`` and ``emissions_high_kg`` are sums of the steps' bounds, i.e. the errors are
 treated as fully correlated (the steps share hardware models and grid data), which is the wide,
-conservative interval. A number a record does not hold (``null`` in JSON) counts as 0.
+conservative interval. Records are checked when read (:func:`~carbon_kfp.record.parse_record`):
+a NaN, infinity, ``null`` or negative number, or a field of the wrong type, is an error that names
+the file and the field, never a silent 0.
 
 Every string that came from a record (step names, methods, sources, warnings) is escaped in the
 HTML, and in the Markdown too (HTML entities, ``|`` and line breaks), because Markdown viewers such

@@ -23,14 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from kfp.local import executor_input_utils, executor_output_utils, placeholder_utils, utils
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from carbon_kfp.errors import ConfigError
 from carbon_kfp.executor import (
+    EXECUTOR_INPUT_SHAPE,
+    MetricsTarget,
     configure_exec_parser,
     exec_command,
     exit_code,
+    merge_executor_output,
     path_to_uri,
     resolve_target,
     uri_to_path,
@@ -344,3 +349,209 @@ def test_unresolved_placeholders_are_recognised_and_ignored() -> None:
     assert resolved_or_empty("cloud_location", "europe-west4") == "europe-west4"
     assert is_unresolved_placeholder("{{$.pipeline_task_name}}")
     assert not is_unresolved_placeholder("train")
+
+
+# -- issue 10: the step's outcome is the command's ------------------------------------------------
+
+
+@pytest.mark.parametrize("child_code", [0, 3])
+@pytest.mark.parametrize("blocked", ["metrics", "executor output"])
+def test_item3_child_exit_code_wins_over_write_failures(
+    tmp_path: Path, child_code: int, blocked: str
+) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    metrics = not_a_dir / "kpi_co2" if blocked == "metrics" else tmp_path / "kpi_co2"
+    output = not_a_dir / "out.json" if blocked == "executor output" else tmp_path / "out.json"
+    command = [
+        *(sys.executable, "-m", "carbon_kfp.cli", "exec"),
+        *("--carbon-intensity-g-per-kwh", "300"),
+        *("--executor-output", str(output), "--metrics-path", str(metrics)),
+        *("--", sys.executable, "-c", f"import sys; sys.exit({child_code})"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == child_code, done.stderr
+    assert "carbon-kfp exec: could not write the emissions record (FileExistsError" in done.stderr
+    assert str(not_a_dir) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_item4_undecodable_project_name_through_exec(tmp_path: Path) -> None:
+    import pandas as pd
+
+    project = b"caf\xe9 \xff"  # latin-1 bytes in argv, as a shell passes them
+    command: list[str | bytes] = [
+        *(sys.executable, "-m", "carbon_kfp.cli", "exec", "--project-name", project),
+        *("--output-dir", str(tmp_path), "--carbon-intensity-g-per-kwh", "300"),
+        *("--executor-output", str(tmp_path / "out.json"), "--metrics-path"),
+        *(str(tmp_path / "kpi_co2"), "--", sys.executable, "-c", "import sys; sys.exit(4)"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(command, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 4, done.stderr
+    assert b"Traceback" not in done.stderr
+    frame = pd.read_csv(tmp_path / "emissions.csv", encoding="utf-8")
+    assert list(frame["project_name"]) == ["caf\\xe9 \\xff"]
+    assert list(frame["status"]) == ["failed"]
+    record = json.loads((tmp_path / "kpi_co2").read_bytes().decode("utf-8", errors="strict"))
+    assert record["project_name"] == "caf\\xe9 \\xff"
+    metadata = json.loads((tmp_path / "out.json").read_text())["artifacts"]["kpi_co2"]
+    assert metadata["artifacts"][0]["metadata"]["emissions_kg"] == record["emissions_kg"]
+
+
+@pytest.mark.parametrize(
+    ("written", "problem"),
+    [
+        ('{"artifacts": {"kpi_co2": "oops"}}', "artifacts.kpi_co2 is a JSON string"),
+        ('{"artifacts": {"kpi_co2": {"artifacts": "x"}}}', "kpi_co2.artifacts is a JSON string"),
+        ('{"artifacts": {"kpi_co2": {"artifacts": [7]}}}', "artifacts[0] is a JSON number"),
+        ('{"artifacts": []}', "artifacts is a JSON array"),
+        ("[1, 2]", "the document is a JSON array"),
+        ("null", "the document is a JSON null"),
+        ("{not json", "replacing unreadable"),
+    ],
+)
+def test_item5_own_executor_output_of_another_shape_is_merged_robustly(
+    tmp_path: Path, written: str, problem: str
+) -> None:
+    task = launch(tmp_path, "")
+    path = task.executor_input.outputs.output_file
+    code = (
+        f"import os, sys\nos.makedirs(os.path.dirname({path!r}), exist_ok=True)\n"
+        f"open({path!r}, 'w').write({written!r})\nsys.exit(5)"
+    )
+    task = launch(tmp_path, code)
+    child = start(task, stderr=subprocess.PIPE)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 5, err
+    assert "Traceback" not in err
+    assert problem in err and path in err
+    assert_kpi_co2(task, "failed")  # kfp.local's reader finds the metrics
+
+
+def _target(tmp_path: Path) -> Any:
+    return resolve_target(executor_input=executor_input(tmp_path), executor_output=None)
+
+
+def test_item5_merge_keeps_every_part_of_the_expected_shape(tmp_path: Path) -> None:
+    own = {
+        "parameterValues": {"accuracy": 0.9},
+        "artifacts": {
+            "model": {"artifacts": [{"name": "m", "uri": "gs://b/m"}]},
+            "kpi_co2": {
+                "artifacts": [
+                    {"name": "mine", "uri": 3, "metadata": {"note": 1.0, "pue": 9.0}},
+                    {"name": "second"},
+                ]
+            },
+        },
+    }
+    snapshot = json.dumps(own)
+    merged, problems = merge_executor_output(own, _target(tmp_path), {"pue": 1.1})
+    assert json.dumps(own) == snapshot  # not changed in place
+    assert problems == [
+        "artifacts.kpi_co2.artifacts[0].uri is a JSON number, expected a JSON string"
+    ]
+    assert merged["parameterValues"] == own["parameterValues"]
+    assert merged["artifacts"]["model"] == own["artifacts"]["model"]
+    entries = merged["artifacts"]["kpi_co2"]["artifacts"]
+    assert entries[0] == {
+        "name": "mine",
+        "uri": str(tmp_path / "kpi_co2"),
+        "metadata": {"note": 1.0, "pue": 1.1},
+    }
+    assert entries[1] == {"name": "second"}
+    assert merge_executor_output({}, _target(tmp_path), {"pue": 1.1}) == (
+        {
+            "artifacts": {
+                "kpi_co2": {
+                    "artifacts": [
+                        {
+                            "name": "kpi_co2",
+                            "uri": str(tmp_path / "kpi_co2"),
+                            "metadata": {"pue": 1.1},
+                        }
+                    ]
+                }
+            }
+        },
+        [],
+    )
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(st.sampled_from(["artifacts", "kpi_co2", "metadata", "uri"]), inner)
+        ),
+        max_leaves=12,
+    )
+)
+def test_item5_merge_gives_the_executor_output_shape_for_any_json(document: Any) -> None:
+    target = MetricsTarget(Path("out.json"), "kpi_co2", "kpi_co2", "/r/kpi_co2", Path("/r/k"))
+    merged, _ = merge_executor_output(document, target, {"pue": 1.1})
+    entry = merged["artifacts"]["kpi_co2"]["artifacts"][0]
+    assert isinstance(entry["name"], str) and isinstance(entry["uri"], str)
+    assert entry["metadata"]["pue"] == 1.1
+    json.dumps(merged)
+
+
+@pytest.mark.parametrize(
+    ("sig", "child_handles", "expected"),
+    [
+        (signal.SIGHUP, False, 128 + signal.SIGHUP),
+        (signal.SIGQUIT, True, 7),  # handled: no core dump; the child's own code wins
+        (signal.SIGHUP, True, 7),
+    ],
+)
+def test_item6_sighup_and_sigquit_are_forwarded_and_recorded(
+    tmp_path: Path, sig: signal.Signals, child_handles: bool, expected: int
+) -> None:
+    handler = f"signal.signal({int(sig)}, lambda *_: sys.exit(7))\n" if child_handles else ""
+    code = (
+        f"import os, signal, sys, time\n{handler}"
+        "print('ready', os.getpid(), flush=True)\ntime.sleep(60)"
+    )
+    task = launch(tmp_path, code)
+    child = start(task, stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    ready, pid = child.stdout.readline().split()
+    assert ready == "ready"
+    child.send_signal(sig)
+    assert child.wait(timeout=30) == expected
+    with pytest.raises(ProcessLookupError):  # not left running detached
+        os.kill(int(pid), 0)
+    assert_kpi_co2(task, "interrupted")
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        ([1], "the document is a JSON array, expected a JSON object"),
+        ({"outputs": []}, "outputs is a JSON array"),
+        ({"outputs": {"outputFile": 3}}, "outputs.outputFile is a JSON number, expected a JSON s"),
+        ({"outputs": {"artifacts": "a"}}, "outputs.artifacts is a JSON string"),
+        ({"outputs": {"artifacts": {"kpi_co2": []}}}, "outputs.artifacts.kpi_co2 is a JSON arr"),
+        (
+            {"outputs": {"artifacts": {"kpi_co2": {"artifacts": {}}}}},
+            "kpi_co2.artifacts is a JSON o",
+        ),
+        (
+            {"outputs": {"artifacts": {"kpi_co2": {"artifacts": [None]}}}},
+            "artifacts[0] is a JSON n",
+        ),
+    ],
+)
+def test_item17_executor_input_of_another_shape_is_a_clear_error(
+    document: Any, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from carbon_kfp.cli import main
+
+    argv = ["exec", "--executor-input", json.dumps(document), "--", "true"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("carbon-kfp exec: error: --executor-input: ") and where in err
+    assert EXECUTOR_INPUT_SHAPE in err and "Traceback" not in err

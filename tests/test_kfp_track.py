@@ -7,6 +7,7 @@ and the artifact files), as the Vertex AI launcher reads them.
 
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -179,6 +180,24 @@ def test_track_logs_finite_metrics_and_writes_the_record(tmp_path: Path) -> None
     record = json.loads(Path(kpi.path).read_text())
     assert (record["pipeline_job"], record["pipeline_task"]) == ("job-1", "train")
     assert record["country_iso_code"] == "FRA"
+
+
+def test_item4_undecodable_bytes_in_strings_never_fail_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(os.environb, b"CARBON_KFP_TEST_PROJECT", b"caf\xe9")
+    project = os.environ["CARBON_KFP_TEST_PROJECT"]  # "caf\udce9": os.fsdecode of the bytes
+    kpi = metrics_artifact(tmp_path)
+    with track(
+        kpi, project_name=project, pipeline_task="t\udcff", output_dir=str(tmp_path)
+    ) as tracker:
+        sum(range(1000))
+    assert tracker.final_record is not None and tracker.final_record.project_name == project
+    record = json.loads(Path(kpi.path).read_bytes().decode("utf-8", errors="strict"))
+    assert (record["project_name"], record["pipeline_task"]) == ("caf\\xe9", "t\\xff")
+    assert kpi.metadata == tracker.final_record.to_metrics()
+    csv_text = (tmp_path / "emissions.csv").read_bytes().decode("utf-8", errors="strict")
+    assert ",caf\\xe9," in csv_text
 
 
 def test_body_exception_is_reraised_after_recording(tmp_path: Path) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carbon_kfp.record import EmissionsRecord, Snapshot, build_record
+from carbon_kfp.record import EmissionsRecord, Snapshot, build_record, parse_record
 from carbon_kfp.sensors.base import Reading
 from tests.records import DESIGN_METRIC_KEYS, make_context, make_record
 
@@ -91,3 +93,70 @@ def test_python_version_is_platforms() -> None:
         context, Snapshot(0.0, {}), Snapshot(1.0, {}), timestamp="t", status="completed"
     )
     assert record.python_version == platform.python_version()
+
+
+# -- issue 10 item 15: records read back are checked field by field ------------------------------
+
+
+def _record_json(**changes: object) -> dict[str, object]:
+    data: dict[str, object] = json.loads(
+        make_record(task_name="fit", warnings=("w",), comparisons_kg={"codecarbon": 0.1}).to_json()
+    )
+    data.update(changes)
+    return data
+
+
+def test_item15_parse_record_round_trips_and_fills_defaults() -> None:
+    record = make_record(task_name="fit", warnings=("w",), comparisons_kg={"codecarbon": 0.1})
+    assert parse_record(json.loads(record.to_json())) == record
+    older = _record_json(unknown_future_field=1)
+    for name in ("epochs_completed", "epochs_planned", "warnings", "comparisons_kg"):
+        del older[name]
+    parsed = parse_record(older)
+    assert (parsed.epochs_completed, parsed.warnings, parsed.comparisons_kg) == (0, (), {})
+    assert parse_record(_record_json(ram_used_gb=None, node_rank=None)).ram_used_gb is None
+    assert parse_record(_record_json(duration_s=2)).duration_s == 2.0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("emissions_kg", None, "is a JSON null; expected a finite number >= 0"),
+        ("emissions_kg", float("nan"), "is nan; expected a finite number >= 0"),
+        ("energy_kwh", float("inf"), "is inf; expected a finite number >= 0"),
+        ("emissions_kg", -0.5, "is -0.5; expected a finite number >= 0"),
+        ("cpu_energy_kwh", -1e-9, "is -1e-09"),
+        ("duration_s", "12", "is a JSON string; expected a finite number >= 0"),
+        ("pue", True, "is a JSON boolean; expected a finite number >= 0"),
+        ("ram_used_gb", -1.0, "is -1.0"),
+        ("warnings", "abc", "is 'abc'; expected a JSON array of strings"),
+        ("warnings", ["ok", 3], "is ['ok', 3]; expected a JSON array of strings"),
+        ("comparisons_kg", {"codecarbon": None}, "entry 'codecarbon' is a JSON null"),
+        ("comparisons_kg", [1], "is a JSON array; expected an object of numbers"),
+        ("status", "done", "is 'done'; expected one of completed, partial, interrupted, failed"),
+        ("project_name", 7, "is a JSON number; expected a JSON string"),
+        ("on_cloud", "yes", "is a JSON string; expected a JSON boolean"),
+        ("epochs_completed", 1.5, "is a JSON number (1.5); expected an integer >= 0"),
+        ("intensity_year", -2024, "is -2024; expected an integer >= 0"),
+        ("node_owner", None, "is a JSON null; expected a JSON boolean"),
+    ],
+)
+def test_item15_bad_fields_are_named(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"field {field!r} {message}")):
+        parse_record(_record_json(**{field: value}))
+
+
+def test_item15_missing_fields_and_non_objects_are_named() -> None:
+    data = _record_json()
+    del data["run_id"]
+    with pytest.raises(ValueError, match="field 'run_id' is missing"):
+        parse_record(data)
+    with pytest.raises(ValueError, match="a JSON array; expected a record object"):
+        parse_record([data])
+
+
+def test_item15_every_record_field_has_a_check() -> None:
+    # A field added with a new annotation must get a check here, or parse_record cannot read it.
+    from carbon_kfp.record import _FIELD_CHECKS
+
+    assert {str(spec.type) for spec in dataclasses.fields(EmissionsRecord)} <= set(_FIELD_CHECKS)

@@ -141,11 +141,6 @@ def test_load_record_round_trips_and_names_bad_files(tmp_path: Path) -> None:
     good.write_text(original.to_json())
     assert load_record(good) == original
 
-    nulls = json.loads(original.to_json()) | {"emissions_high_kg": None}
-    (tmp_path / "nulls.json").write_text(json.dumps(nulls))
-    steps = build_steps([("train", load_record(tmp_path / "nulls.json"))])
-    assert report_metrics(steps)["emissions_high_kg"] == 0.0
-
     cases = {"text.json": "not json", "list.json": "[1]", "partial.json": '{"run_id": "x"}'}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
@@ -181,3 +176,53 @@ def test_report_command_writes_outputs_or_prints_markdown(
     assert metrics["emissions_kg"] == pytest.approx(
         totals(build_steps([("a", record())] * 2))["emissions_kg"]
     )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"emissions_high_kg": None}, "'emissions_high_kg' is a JSON null"),
+        ({"emissions_kg": float("nan")}, "'emissions_kg' is nan"),
+        ({"energy_kwh": float("inf")}, "'energy_kwh' is inf"),
+        ({"emissions_kg": -1.0}, "'emissions_kg' is -1.0"),
+        ({"warnings": "abc"}, "'warnings' is 'abc'; expected a JSON array of strings"),
+    ],
+)
+def test_item15_report_names_the_file_and_the_bad_field(
+    tmp_path: Path, changes: dict[str, object], field: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from carbon_kfp.cli import main
+
+    good, bad = tmp_path / "good.json", tmp_path / "bad.json"
+    good.write_text(record("train").to_json())
+    bad.write_text(json.dumps(json.loads(record("eval").to_json()) | changes))  # NaN as NaN
+    assert main(["report", str(good), str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"carbon-kfp report: error: {bad}: not a valid carbon-kfp record: field {field}" in (
+        captured.err
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("é".encode("latin-1") + b"{}", "byte 0xe9 at offset 0 (invalid continuation byte)"),
+        ("{}".encode("utf-16"), "byte 0xff at offset 0 (invalid start byte) (it looks like UTF-16"),
+        ("{}".encode("utf-16-le"), "holds NUL bytes (it looks like UTF-16 or a binary file)"),
+        (bytes(range(256)), "byte 0x80 at offset 128"),
+    ],
+)
+def test_item16_report_on_a_non_utf8_file_names_file_and_encoding(
+    tmp_path: Path, content: bytes, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from carbon_kfp.cli import main
+
+    path = tmp_path / "kpi_co2"
+    path.write_bytes(content)
+    assert main(["report", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"carbon-kfp report: error: {path}: not UTF-8 text" in err or (
+        f"carbon-kfp report: error: {path}: holds NUL bytes" in err
+    )
+    assert problem in err

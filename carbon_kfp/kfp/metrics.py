@@ -36,7 +36,7 @@ from kfp.dsl import Metrics
 
 from carbon_kfp.compare import alongside, build_backends
 from carbon_kfp.errors import ConfigError, warn_once
-from carbon_kfp.outputs import write_text_atomic
+from carbon_kfp.outputs import write_record_json
 from carbon_kfp.record import EmissionsRecord, Status
 from carbon_kfp.tracker import EmissionsTracker
 from carbon_kfp.tracker_options import resolved_or_empty
@@ -57,7 +57,7 @@ def log_record(kpi_co2: Metrics, record: EmissionsRecord) -> None:
     """
     for key, value in record.to_metrics().items():
         kpi_co2.log_metric(key, value)
-    write_text_atomic(Path(kpi_co2.path), record.to_json())
+    write_record_json(Path(kpi_co2.path), record)
 
 
 class _SigtermGuard:

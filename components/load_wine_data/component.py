@@ -46,10 +46,11 @@ def load_wine_data(
             ``""`` leaves the location to the tracker defaults.
 
     Raises:
-        ValueError: The file is empty, uses ``,`` as separator, misses a column, has a row with the
-            wrong number of fields or a non-numeric value (the message names the file, line and
-            column), or leaves fewer than two classes (or fewer than 2 rows of one class) after
-            thresholding. Also for a bad ``test_fraction`` or an unsupported URL scheme.
+        ValueError: The file is not UTF-8 text (binary, UTF-16), is empty, uses ``,`` as
+            separator, misses a column, has a row with the wrong number of fields or a
+            non-numeric value (the message names the file, line and column), or leaves fewer
+            than two classes (or fewer than 2 rows of one class) after thresholding. Also for a
+            bad ``test_fraction`` or an unsupported URL scheme.
         FileNotFoundError: A local or ``gs://`` source does not exist.
     """
     import csv
@@ -64,6 +65,7 @@ def load_wine_data(
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
+    from carbon_kfp.errors import read_utf8
     from carbon_kfp.kfp import track
 
     feature_columns = [
@@ -122,8 +124,7 @@ def load_wine_data(
 
     def parse(path: str, shown: str) -> pd.DataFrame:
         """Parses and validates the CSV; every error names the file, the line and the column."""
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            text = handle.read()
+        text = read_utf8(path, shown)  # ValueError naming the file when not UTF-8 text
         if not text.strip():
             raise ValueError(f"{shown}: empty file; expected a ';'-separated header and data rows")
         header_line = text.lstrip().splitlines()[0]

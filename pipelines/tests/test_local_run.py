@@ -280,9 +280,7 @@ def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: 
 
 
 @pytest.mark.slow
-def test_cached_steps_count_as_avoided_not_as_this_runs(
-    tmp_path: Path, wine_csv: WineCsv
-) -> None:
+def test_cached_steps_count_as_avoided_not_as_this_runs(tmp_path: Path, wine_csv: WineCsv) -> None:
     """Twice with caching: the second run measures nothing new for the cached steps."""
     import json
 

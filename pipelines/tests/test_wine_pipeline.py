@@ -154,7 +154,7 @@ def test_registry_setting_names_versioned_images(tmp_path: Path) -> None:
     from carbon_kfp import __version__
 
     out = tmp_path / "wine.yaml"
-    code = f"from carbon_kfp.pipelines import compile_pipeline; compile_pipeline('wine', {str(out)!r})"
+    code = f"from carbon_kfp.pipelines import compile_pipeline as c; c('wine', {str(out)!r})"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARBON_KFP_")}
     env["CARBON_KFP_IMAGE_REGISTRY"] = "europe-west4-docker.pkg.dev/p/ml/"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)

@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,6 +150,24 @@ def test_empty_file(tmp_path: Path) -> None:
     source = tmp_path / "empty.csv"
     source.write_text("")
     with pytest.raises(ValueError, match=r"empty\.csv: empty file"):
+        run_load(tmp_path, source=str(source))
+
+
+@pytest.mark.parametrize(
+    ("encode", "problem"),
+    [
+        (lambda text: text.encode("utf-16"), r"byte 0xff at offset 0 .*looks like UTF-16"),
+        (lambda text: text.encode("utf-16-le"), r"holds NUL bytes .*looks like UTF-16"),
+        (lambda text: b"\x89PNG\r\n\x1a\n" + text.encode(), r"byte 0x89 at offset 0"),
+    ],
+)
+def test_item16_binary_or_utf16_source_names_file_and_encoding(
+    tmp_path: Path, wine_csv: WineCsv, encode: Any, problem: str
+) -> None:
+    good = wine_csv(rows=20)
+    source = tmp_path / "encoded.csv"
+    source.write_bytes(encode(good.read_text(encoding="utf-8")))
+    with pytest.raises(ValueError, match=re.escape(str(source)) + ": .*" + problem):
         run_load(tmp_path, source=str(source))
 
 
