@@ -6,9 +6,12 @@ run with no PYTHONPATH, in a directory outside this checkout.
 """
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,7 +50,19 @@ def run_in(venv: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess[str
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_installed_kit_runs_compiles_and_loads_yaml(user_venv: Path, tmp_path: Path) -> None:
+@pytest.fixture
+def outside(tmp_path: Path) -> Iterator[Path]:
+    """A fresh directory outside this checkout (``tmp_path`` may be inside it when TMPDIR is)."""
+    if REPO_ROOT not in tmp_path.parents:
+        yield tmp_path
+        return
+    path = Path(tempfile.mkdtemp(prefix="carbon-kfp-user-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_installed_kit_runs_compiles_and_loads_yaml(user_venv: Path, outside: Path) -> None:
+    tmp_path = outside
     assert REPO_ROOT not in tmp_path.parents
     python = str(user_venv / "bin" / "python")
 
