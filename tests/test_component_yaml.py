@@ -29,6 +29,10 @@ def test_every_component_folder_is_registered_and_packaged() -> None:
     pyproject = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
     for name in folders:
         assert f'"carbon_kfp.components.{name}"' in pyproject, name
+    core = REPO_ROOT / "carbon_kfp"
+    for init in core.rglob("__init__.py"):
+        package = ".".join(init.parent.relative_to(REPO_ROOT).parts)
+        assert f'"{package}"' in pyproject, f"{package} is missing from pyproject's packages"
 
 
 def test_checked_in_yaml_is_current(tmp_path: Path) -> None:

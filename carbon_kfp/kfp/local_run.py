@@ -274,7 +274,7 @@ def _child_pythonpath() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _root_log_to(stream: TextIO) -> Iterator[None]:
+def _root_log_to(stream: Any) -> Iterator[None]:
     """Sends INFO records of the root logger to ``stream`` (kfp.local logs cache hits there,
     outside the logging set-up it makes for each task)."""
     root = logging.getLogger()
