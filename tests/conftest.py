@@ -46,11 +46,11 @@ def kfp_local(kfp_pipeline_root: Path) -> KfpLocal:
     from kfp import local
 
     def init(*, enable_caching: bool = False, cache_root: Path | None = None) -> Path:
+        caching = {"enable_caching": True, "cache_root": str(cache_root)} if enable_caching else {}
         local.init(
             runner=local.SubprocessRunner(use_venv=False),
             pipeline_root=str(kfp_pipeline_root),
-            enable_caching=enable_caching,
-            cache_root=str(cache_root) if cache_root is not None else None,
+            **caching,  # kfp.local has caching from kfp 2.17 (tests.kfp_features)
         )
         return kfp_pipeline_root
 

@@ -24,6 +24,7 @@ from carbon_kfp.errors import ConfigError
 from carbon_kfp.images import cpu_image
 from carbon_kfp.kfp import SIGTERM_EXIT_CODE, track
 from tests.conftest import REPO_ROOT, KfpLocal
+from tests.kfp_features import needs_local_cache
 from tests.test_executor import METRIC_KEYS
 
 pytestmark = [
@@ -131,6 +132,7 @@ def test_pipeline_writes_kpi_co2_and_a_report_that_sums_the_steps(kfp_local: Kfp
 
 
 @pytest.mark.slow
+@needs_local_cache
 def test_second_run_hits_the_cache_for_the_tracked_step(
     kfp_local: KfpLocal, tmp_path: Path
 ) -> None:

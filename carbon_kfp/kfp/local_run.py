@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from carbon_kfp.errors import ConfigError
 from carbon_kfp.kfp.run_summary import (
     KPI_ARTIFACT,
     RunSummary,
@@ -83,6 +84,7 @@ def run_pipeline(
         The run summary; :func:`carbon_kfp.kfp.run_summary.format_summary` renders it.
 
     Raises:
+        ConfigError: ``enable_caching`` with a kfp that has no local cache (before 2.17).
         PipelineRunError: A step failed; the message names the step and its error, and
             ``.summary`` has the partial run.
     """
@@ -111,8 +113,7 @@ def run_pipeline(
             runner=kfp.local.SubprocessRunner(use_venv=False),
             pipeline_root=str(root),
             raise_on_error=True,
-            enable_caching=enable_caching,
-            cache_root=str(cache_root),
+            **_cache_options(enable_caching, cache_root),
         )
         try:
             with contextlib.redirect_stdout(tee), _root_log_to(tee):
@@ -147,6 +148,27 @@ def run_pipeline(
         )
         raise PipelineRunError(f"{pipeline_name}: {detail} (log: {log_path})", summary) from failure
     return summary
+
+
+def _cache_options(enable_caching: bool, cache_root: Path) -> dict[str, Any]:
+    """``kfp.local.init`` caching arguments; kfp before 2.17 has no local cache.
+
+    Raises:
+        ConfigError: caching was asked for and the installed kfp cannot do it.
+    """
+    if not enable_caching:
+        return {}
+    import inspect
+
+    import kfp
+    import kfp.local
+
+    if "enable_caching" not in inspect.signature(kfp.local.init).parameters:
+        raise ConfigError(
+            f"local caching needs kfp>=2.17 (kfp.local.init(enable_caching=...)); installed: "
+            f"kfp {kfp.__version__}. Run without --cache, or upgrade kfp"
+        )
+    return {"enable_caching": True, "cache_root": str(cache_root)}
 
 
 def _printer(stream: TextIO) -> Callable[[str], None]:

@@ -13,6 +13,7 @@ from carbon_kfp.kfp.params import convert_params
 from carbon_kfp.kfp.run_summary import RunSummary, StepSummary, format_summary
 from carbon_kfp.pipelines import load_pipeline
 from carbon_kfp.pipelines.wine import PARAMETER_CHOICES, wine_pipeline
+from tests.kfp_features import needs_local_cache
 from tests.wine_data import WineCsv
 
 
@@ -280,6 +281,7 @@ def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: 
 
 
 @pytest.mark.slow
+@needs_local_cache
 def test_cached_steps_count_as_avoided_not_as_this_runs(tmp_path: Path, wine_csv: WineCsv) -> None:
     """Twice with caching: the second run measures nothing new for the cached steps."""
     import json

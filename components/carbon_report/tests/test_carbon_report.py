@@ -10,6 +10,7 @@ from kfp.dsl import HTML, Markdown, Metrics, Output
 
 from carbon_kfp.components.carbon_report.component import carbon_report
 from carbon_kfp.images import cpu_image
+from tests.kfp_features import needs_local_parallel_for
 from tests.records import make_record
 
 
@@ -95,6 +96,7 @@ def fan_out() -> None:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:You may be attemping to run a task:RuntimeWarning")
+@needs_local_parallel_for
 def test_local_run_with_parallel_for(kfp_local: Path) -> None:
     before = set(kfp_local.glob("carbon-report-fan-out-*"))
     fan_out()
