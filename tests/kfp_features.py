@@ -1,4 +1,4 @@
-"""What the installed kfp's local runner can do: tests of newer kfp.local features skip on older kfp.
+"""What the installed kfp's local runner can do: tests of newer kfp.local features skip on old kfp.
 
 The kit supports kfp 2.14–2.17 (see README "Dependency ranges"); kfp.local gained caching and
 ParallelFor in 2.17, so the tests that exercise those skip below it, saying why.
