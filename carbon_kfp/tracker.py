@@ -131,7 +131,12 @@ class EmissionsTracker:
         proc_root: root of procfs for the process's cgroup membership, CPU model and process
             tree (default ``$CARBON_KFP_PROC_ROOT`` or ``/proc``).
         rapl_dram: also sum RAPL ``dram`` domains (off by default: RAM is modelled per GB).
-        gpu: measure NVIDIA GPUs when a driver is present.
+        gpu: measure NVIDIA GPUs when a driver is present (those in ``CUDA_VISIBLE_DEVICES``).
+        node_group: name shared by the processes of one job on a host that should measure the
+            node once between them (one owner; see :mod:`carbon_kfp.distributed`). Default
+            ``$CARBON_KFP_NODE_GROUP``; without it, launcher rank variables (world size above 1)
+            or a job id group processes, and any other tracker measures for itself. A tracker
+            that is not the owner says so in ``record.warnings``.
         experiment_id, pipeline_job, pipeline_task: tags copied into every record.
         epochs: planned number of epochs, for predictions.
         monitor_epochs: epochs measured before predicting the total (1 to ``epochs``).
@@ -164,6 +169,7 @@ class EmissionsTracker:
         proc_root: str | os.PathLike[str] | None = None,
         rapl_dram: bool = False,
         gpu: bool = True,
+        node_group: str | None = None,
         experiment_id: str = "",
         pipeline_job: str = "",
         pipeline_task: str = "",
@@ -206,7 +212,7 @@ class EmissionsTracker:
         resolved_pue = resolve_pue(
             pue=pue, cloud_provider=intensity.cloud_provider or cloud_provider, year=intensity_year
         )
-        self._role = elect_node_owner()
+        self._role = elect_node_owner(group=node_group)
         # The node-owner lock must not outlive a tracker that failed here or is never started.
         self._release_role = weakref.finalize(self, self._role.release)
         try:
@@ -312,11 +318,18 @@ class EmissionsTracker:
         resolved = resolve_scope(scope, sysfs_root=sysfs_root, proc_root=proc_root)
         self._scope_kind = resolved.kind
         if not owner and resolved.kind != "process":
-            note = (
+            self._notes.append(
                 f"not the node owner ({self._role.how}): this process's CPU and RAM are in the "
-                f"owner's {resolved.kind} scope, so they are not counted here"
+                f"owner's {resolved.kind} scope, so they are not counted here; the owner measures "
+                "the node's GPUs"
             )
-            return [NullSensor("cpu", note), GpuSensor(measure=False), NullSensor("ram", note)]
+            return [NullSensor("cpu"), NullSensor("gpu"), NullSensor("ram")]
+        if not owner:
+            self._notes.append(
+                f"not the node owner ({self._role.how}): this record has only this process's "
+                "busy CPU time and memory; the owner measures the node's GPUs, RAPL counters and "
+                "idle power"
+            )
         return [
             CpuSensor(
                 resolved,

@@ -297,15 +297,36 @@ def test_budget_that_could_never_fire_is_rejected(kwargs, named: str) -> None:
         EmissionsTracker(carbon_intensity_g_per_kwh=100.0, **kwargs)
 
 
-def test_failed_construction_releases_the_node_owner_lock(tmp_path: Path) -> None:
+def test_failed_construction_releases_the_node_owner_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from carbon_kfp.distributed import elect_node_owner
 
+    monkeypatch.setenv("CARBON_KFP_NODE_GROUP", f"release-test-{os.getpid()}")
     with pytest.raises(ConfigError):
         EmissionsTracker(carbon_intensity_g_per_kwh=100.0, scope="contianer")
     code = "from carbon_kfp.distributed import elect_node_owner; print(elect_node_owner().is_owner)"
     other = run_python(code)
     assert other.stdout.strip() == "True", other.stderr
     elect_node_owner().release()
+
+
+def test_non_owner_says_so_in_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbon_kfp.distributed import elect_node_owner
+
+    monkeypatch.setenv("CARBON_KFP_NODE_GROUP", f"non-owner-test-{os.getpid()}")
+    code = """
+        from carbon_kfp import EmissionsTracker
+        t = EmissionsTracker(carbon_intensity_g_per_kwh=100.0, scope="process").start()
+        record = t.stop()
+        print(record.node_owner, record.gpu_method, *record.warnings, sep="\\n")
+        """
+    with elect_node_owner() as owner:  # this process, say, is the first of the group
+        assert owner.is_owner
+        other = run_python(code)
+    lines = other.stdout.splitlines()
+    assert lines[:2] == ["False", "none"], other.stderr
+    assert any(line.startswith("not the node owner (lock ") for line in lines[2:])
 
 
 def test_warnings_as_errors_never_break_stop(tmp_path: Path) -> None:

@@ -81,17 +81,15 @@ class NullSensor:
 
     E.g. a rank that does not own its node inside a container whose cgroup the node owner
     already measures: counting the container again here would count it twice. Every reading is
-    ``Reading(0.0, "none")``; :meth:`warnings` returns ``(note,)`` so the record says why.
+    ``Reading(0.0, "none")`` and it has no warnings of its own: the tracker that chose it says
+    why in the record.
 
     Args:
         name: the device class it stands for: ``"cpu"``, ``"gpu"`` or ``"ram"``.
-        note: one line for the record, e.g. "not the node owner: the owner's container scope
-            includes this process".
     """
 
-    def __init__(self, name: str, note: str) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.note = note
 
     def start(self) -> None:
         """Nothing to baseline."""
@@ -107,8 +105,8 @@ class NullSensor:
         """Nothing to release."""
 
     def warnings(self) -> tuple[str, ...]:
-        """The note given at construction."""
-        return (self.note,)
+        """Nothing: the tracker explains the stand-in."""
+        return ()
 
 
 class CallDepth:
