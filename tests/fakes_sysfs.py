@@ -78,7 +78,8 @@ class FakeRaplZone:
         zone: directory name, e.g. ``"intel-rapl:0"`` or ``"intel-rapl:0:0"`` (a subzone).
         name: contents of the ``name`` file (``"package-0"``, ``"dram"``, ``"psys"``...).
         path: the directory.
-        max_energy_range_uj: the counter's modulus. Units: µJ.
+        max_energy_range_uj: the largest value the counter shows (inclusive: it wraps to 0 after
+            it, so its modulus is one more). Units: µJ.
     """
 
     def __init__(self, path: Path, name: str, max_energy_range_uj: int) -> None:
@@ -121,7 +122,7 @@ class FakeRaplCounter:
             raise ValueError(f"mirrored zones must share one max_energy_range_uj, got {ranges}")
         self.zones = list(zones)
         self.max_energy_range_uj = ranges.pop()
-        self.value_uj = start_uj % self.max_energy_range_uj
+        self.value_uj = start_uj % (self.max_energy_range_uj + 1)
         self.total_uj = 0
         self._write()
 
@@ -130,9 +131,10 @@ class FakeRaplCounter:
             zone.write_energy_uj(self.value_uj)
 
     def advance(self, energy_uj: int) -> None:
-        """Add ``energy_uj`` (wrapping at the range) and write every zone. Units: µJ."""
+        """Add ``energy_uj`` (wrapping to 0 after the range's maximum) and write every zone.
+        Units: µJ."""
         self.total_uj += energy_uj
-        self.value_uj = (self.value_uj + energy_uj) % self.max_energy_range_uj
+        self.value_uj = (self.value_uj + energy_uj) % (self.max_energy_range_uj + 1)
         self._write()
 
 

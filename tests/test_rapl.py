@@ -580,3 +580,16 @@ def test_container_alone_on_an_idle_host_never_pays_the_whole_socket(tmp_path: P
     charged = sensor.read().energy_j
     socket_j = socket.total_uj / 1e6
     assert socket_j * 2 / 64 <= charged < 0.9 * socket_j
+
+
+def test_the_range_maximum_is_a_valid_reading_and_wraps_to_zero(tmp_path: Path) -> None:
+    """``max_energy_range_uj`` is inclusive: a counter at it is valid, and the next µJ reads 0
+    (modulus max + 1)."""
+    host = FakeHost(tmp_path)
+    zone = host.add_rapl_zone("intel-rapl:0", "package-0", max_energy_range_uj=1000)
+    zone.write_energy_uj(1000)
+    meter = RaplMeter(host.sysfs_root, include_dram=False)
+    meter.start(0.0)  # the maximum itself: no "outside its range"
+    zone.write_energy_uj(4)  # 1000 -> 1001 = 0 -> 4: five µJ
+    meter.sample(1.0)
+    assert meter.raw_energy_j() * 1e6 == pytest.approx(5)

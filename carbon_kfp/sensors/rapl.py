@@ -20,7 +20,10 @@ Mirrored counters (one physical counter shown more than once) are counted once:
    after boot with probability about 1 J / range (1e-6 for a 262 kJ range); two mirrored reads
    differ only by the energy of the microseconds between them.
 
-Wrap-around: each counter wraps to 0 after ``max_energy_range_uj``; every ``sample()`` adds
+Wrap-around: ``max_energy_range_uj`` is the largest value a counter shows, inclusive (the kernel's
+``powercap`` ABI: "the range of the energy counter"; ``energy_uj`` runs from 0 to it, then wraps to
+0), so a reading equal to it is valid and the wrap modulus is ``max_energy_range_uj + 1``
+(:attr:`RaplDomain.modulus_uj`). Every ``sample()`` adds
 :func:`carbon_kfp.energy.counter_delta` of each counter, which is exact with at most one wrap per
 interval, i.e. while the interval stays below :func:`carbon_kfp.energy.max_safe_interval_s` of the
 range at the domain's maximum power (``constraint_0_max_power_uw``, else
@@ -73,7 +76,7 @@ class RaplDomain:
         package_id: N of ``package-N[-die-M]``; for a subzone, its parent's; else None.
         control_type: ``"intel-rapl"``, ``"intel-rapl-mmio"``, ...
         parent_zone: zone name of the parent for a subzone (``"intel-rapl:0"``), else None.
-        max_energy_range_uj: counter modulus. Units: µJ.
+        max_energy_range_uj: largest value the counter shows, inclusive. Units: µJ.
         max_power_w: peak power used for the wrap bound. Units: W.
     """
 
@@ -88,9 +91,15 @@ class RaplDomain:
     max_power_w: float
 
     @property
+    def modulus_uj(self) -> int:
+        """The counter's wrap modulus: ``max_energy_range_uj + 1`` (the maximum is a valid
+        reading). Units: µJ."""
+        return self.max_energy_range_uj + 1
+
+    @property
     def safe_interval_s(self) -> float:
         """Longest interval between reads that cannot hide a second wrap. Units: s."""
-        return max_safe_interval_s(self.max_energy_range_uj, self.max_power_w)
+        return max_safe_interval_s(self.modulus_uj, self.max_power_w)
 
 
 def classify(name: str) -> tuple[DomainKind, int | None]:
@@ -219,7 +228,7 @@ def mirror_candidates(
                 and domain.package_id == first.package_id
                 and domain.max_energy_range_uj == first.max_energy_range_uj
                 and _circular_distance(
-                    start_uj[domain.zone], start_uj[first.zone], domain.max_energy_range_uj
+                    start_uj[domain.zone], start_uj[first.zone], domain.modulus_uj
                 )
                 <= tolerance_uj
             ):
@@ -276,7 +285,7 @@ class RaplMeter:
         self.sysfs_root = sysfs_root
         all_domains, self.notes = discover_domains(sysfs_root)
         self.domains = select_domains(all_domains, include_dram=include_dram)
-        self._ranges = {d.zone: d.max_energy_range_uj for d in self.domains}
+        self._moduli_uj = {d.zone: d.modulus_uj for d in self.domains}
         self._groups: list[list[str]] = []
         self._last_uj: dict[str, int] = {}
         self._raw_uj: dict[str, float] = {}
@@ -310,9 +319,9 @@ class RaplMeter:
                 raise RaplUnreadable(unreadable_message(path, exc, self.sysfs_root)) from exc
             except ValueError as exc:
                 raise RaplError(f"{path}: not an integer ({exc})") from exc
-            if not 0 <= value < domain.max_energy_range_uj:
+            if not 0 <= value <= domain.max_energy_range_uj:
                 raise RaplError(
-                    f"{path}: {value} outside [0, max_energy_range_uj={domain.max_energy_range_uj})"
+                    f"{path}: {value} outside [0, max_energy_range_uj={domain.max_energy_range_uj}]"
                 )
             values[domain.zone] = value
         return values
@@ -346,7 +355,7 @@ class RaplMeter:
         if self._last_time_s is not None:
             self.longest_interval_s = max(self.longest_interval_s, now_s - self._last_time_s)
         for zone, value in values.items():
-            delta = counter_delta(self._last_uj[zone], value, self._ranges[zone])
+            delta = counter_delta(self._last_uj[zone], value, self._moduli_uj[zone])
             self._raw_uj[zone] += delta
             self._scoped_uj[zone] += delta * share
         self._last_uj = values
