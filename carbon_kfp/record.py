@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from carbon_kfp._version import __version__
 from carbon_kfp.energy import joules_to_kwh
 from carbon_kfp.sensors.base import Reading
-from carbon_kfp.uncertainty import energy_interval_kwh, intensity_interval
+from carbon_kfp.uncertainty import intensity_interval, window_bounds_j
 
 if TYPE_CHECKING:
     from carbon_kfp.intensity import GridIntensity
@@ -233,15 +233,17 @@ def build_record(
     if duration_s < 0:
         raise ValueError(f"window ends before it begins: {begin.elapsed_s} s -> {end.elapsed_s} s")
     energy_kwh: dict[str, float] = {}
+    it_low_kwh = it_high_kwh = 0.0
     for device in DEVICES:
-        delta_j = end.reading(device).energy_j - begin.reading(device).energy_j
-        energy_kwh[device] = joules_to_kwh(max(0.0, delta_j))
+        first, last = begin.reading(device), end.reading(device)
+        delta_j = max(0.0, last.energy_j - first.energy_j)
+        low_j, high_j = window_bounds_j(delta_j, first.bounds_j(), last.bounds_j())
+        energy_kwh[device] = joules_to_kwh(delta_j)
+        it_low_kwh += joules_to_kwh(low_j)
+        it_high_kwh += joules_to_kwh(high_j)
 
     pue = context.pue.value
     intensity = context.intensity.g_per_kwh
-    it_low_kwh, it_high_kwh = energy_interval_kwh(
-        (energy_kwh[device], end.reading(device).method) for device in DEVICES
-    )
     intensity_low, intensity_high = intensity_interval(intensity, context.intensity.source)
     facility_kwh = sum(energy_kwh.values()) * pue
 

@@ -330,17 +330,18 @@ class EmissionsTracker:
                 "busy CPU time and memory; the owner measures the node's GPUs, RAPL counters and "
                 "idle power"
             )
+        cpu = CpuSensor(
+            resolved,
+            sysfs_root=sysfs_root,
+            proc_root=proc_root,
+            rapl_dram=rapl_dram,
+            cloud_provider=cloud_provider,
+            charge_idle=owner,
+        )
         return [
-            CpuSensor(
-                resolved,
-                sysfs_root=sysfs_root,
-                proc_root=proc_root,
-                rapl_dram=rapl_dram,
-                cloud_provider=cloud_provider,
-                charge_idle=owner,
-            ),
+            cpu,
             GpuSensor(measure=gpu and owner),
-            RamSensor(resolved),
+            RamSensor(resolved, dram_measured=cpu.measures_dram),
         ]
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -15,8 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from carbon_kfp.uncertainty import method_bounds_j
+
 Method = Literal[
-    "rapl",  # RAPL powercap counters (CPU package / dram)
+    "rapl",  # RAPL powercap counters (CPU package / dram / psys) of the whole machine
+    "rapl-share",  # a container's or process's share of RAPL energy (idle by allocation, load
+    # by CPU time)
     "nvml-energy",  # NVML total-energy counter (Volta and newer)
     "nvml-power",  # NVML power sampled at >= 10 Hz, trapezoid-integrated
     "cgroup-model",  # cgroup CPU time x per-vCPU watts (container scope)
@@ -41,7 +45,10 @@ class Reading:
             ``gpu``. Units: per device class, as named.
         model: human-readable device model ("Intel(R) Xeon(R) CPU @ 2.20GHz", "Tesla T4"), or "".
         utilization_percent: mean utilisation of ``capacity`` since ``start()``, 0-100, if known.
-        used: amount in use at the last sample (GB for ``ram``), if known.
+        used: amount in use at the last sample (GiB for ``ram``), if known.
+        low_j, high_j: cumulative bounds of ``energy_j`` since ``start()`` where the method's
+            relative error alone would be wrong (mixed methods, an allocation read two ways);
+            ``None`` for ``energy_j × (1 ∓ error of method)``. Units: J. See :meth:`bounds_j`.
     """
 
     energy_j: float
@@ -50,6 +57,17 @@ class Reading:
     model: str = ""
     utilization_percent: float | None = None
     used: float | None = None
+    low_j: float | None = None
+    high_j: float | None = None
+
+    def bounds_j(self) -> tuple[float, float]:
+        """Cumulative ``(low_j, high_j)`` of ``energy_j`` (see
+        :mod:`carbon_kfp.uncertainty`). Units: J."""
+        low_j, high_j = method_bounds_j(self.energy_j, self.method)
+        return (
+            low_j if self.low_j is None else self.low_j,
+            high_j if self.high_j is None else self.high_j,
+        )
 
 
 class Sensor(Protocol):

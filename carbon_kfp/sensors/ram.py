@@ -9,6 +9,11 @@ What is charged is the scope's allocation (DESIGN §2): the cgroup memory limit 
 the process tree's RSS for a process (averaged over time by the trapezoid rule over samples), the
 host total only for the machine scope. There is no floor: 100 MB draws 0.037 W, not CodeCarbon's
 minimum of two 5 W DIMMs.
+
+Not on top of a measurement that already holds DRAM: while ``dram_measured()`` (the CPU sensor's
+:meth:`~carbon_kfp.sensors.cpu.CpuSensor.measures_dram`: RAPL ``psys``, or ``dram`` domains) is
+true, no RAM energy is modelled; the reading says so (method ``"none"`` when nothing was
+modelled at all) and a warning goes into the record.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 
 from carbon_kfp import tables
 from carbon_kfp.energy import trapezoid_energy_j
@@ -51,6 +57,11 @@ class RamSensor:
     ``scope.memory_gb`` (GiB; constant for a limit or host total); ``used`` the memory in use at
     the last sample (GiB), when readable.
 
+    Args:
+        scope: what to charge for.
+        dram_measured: asked at every sample; while it returns true the interval's RAM energy is
+            already in another reading (the CPU's RAPL ``psys`` or ``dram``) and is not modelled.
+
     Raises:
         DataFileError: the packaged coefficient table is broken (construction only).
 
@@ -61,8 +72,10 @@ class RamSensor:
 
     name = "ram"
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(self, scope: Scope, *, dram_measured: Callable[[], bool] | None = None) -> None:
         self._scope = scope
+        self._dram_measured = dram_measured
+        self._in_cpu = False  # whether the last interval's RAM energy was the CPU reading's
         self._w_per_gb = memory_w_per_gb()
         self._lock = threading.RLock()  # reentrant: see the class docstring
         self._depth = CallDepth()
@@ -84,6 +97,7 @@ class RamSensor:
             self._t0_s = self._t_last_s = time.monotonic()
             self._gb_last = self._scope.memory_gb
             self._energy_j = self._gb_s = 0.0
+            self._in_cpu = self._dram_in_cpu()
             self._started = True
             self._final = None
 
@@ -115,14 +129,31 @@ class RamSensor:
         with self._lock:
             return tuple(self._warnings)
 
+    def _warn(self, message: str) -> None:
+        if message not in self._warnings:
+            self._warnings.append(message)
+        warn_once(message)
+
+    def _dram_in_cpu(self) -> bool:
+        if self._dram_measured is None:
+            return False
+        try:
+            inside = bool(self._dram_measured())
+        except Exception as exc:  # never raise to the tracker: model RAM then
+            self._warn(f"cannot tell whether the CPU reading includes DRAM ({exc})")
+            return False
+        if inside:
+            self._warn(
+                "RAM energy is inside the CPU's RAPL reading (psys or dram domains); it is not "
+                "modelled on top while RAPL measures"
+            )
+        return inside
+
     def _read_used(self) -> float | None:
         try:
             return self._scope.memory_used_gb()
         except Exception as exc:  # never raise to the tracker; keep the last size
-            message = f"cannot read the {self._scope.kind} scope's memory use ({exc})"
-            if message not in self._warnings:
-                self._warnings.append(message)
-            warn_once(message)
+            self._warn(f"cannot read the {self._scope.kind} scope's memory use ({exc})")
             return None
 
     def _advance(self) -> None:
@@ -133,19 +164,26 @@ class RamSensor:
         gb = self._scope.memory_gb
         times, sizes = [self._t_last_s, now], [self._gb_last, gb]
         self._gb_s += trapezoid_energy_j(times, sizes)  # GiB·s: the same integral, unit-free
-        self._energy_j += trapezoid_energy_j(times, [s * self._w_per_gb for s in sizes])
+        self._in_cpu = self._dram_in_cpu()
+        if not self._in_cpu:
+            self._energy_j += trapezoid_energy_j(times, [s * self._w_per_gb for s in sizes])
         self._t_last_s, self._gb_last = now, gb
 
     def _reading(self) -> Reading:
         wall = self._t_last_s - self._t0_s
         capacity = self._gb_s / wall if wall > 0 else self._scope.memory_gb
+        model = (
+            f"{self._w_per_gb:g} W/GiB (green-algorithms) × {self._scope.memory_source} "
+            f"{capacity:.3f} GiB"
+        )
+        modelled = self._energy_j > 0 or not self._in_cpu
+        if self._in_cpu:
+            before = f"; before: {model}" if modelled else ""
+            model = f"included in the CPU's RAPL reading{before}"
         return Reading(
             energy_j=self._energy_j,
-            method="constant",
+            method="constant" if modelled else "none",
             capacity=capacity,
-            model=(
-                f"{self._w_per_gb:g} W/GB (green-algorithms) × {self._scope.memory_source} "
-                f"{capacity:.3f} GiB"
-            ),
+            model=model,
             used=self._used_gb,
         )

@@ -289,7 +289,7 @@ class RaplMeter:
         self._groups: list[list[str]] = []
         self._last_uj: dict[str, int] = {}
         self._raw_uj: dict[str, float] = {}
-        self._scoped_uj: dict[str, float] = {}
+        self._scoped_uj: dict[str, list[float]] = {}  # per zone, one sum per share given
         self._last_time_s: float | None = None
         self.longest_interval_s = 0.0
 
@@ -297,6 +297,12 @@ class RaplMeter:
     def available(self) -> bool:
         """True when at least one countable zone exists (readable or not)."""
         return bool(self.domains)
+
+    @property
+    def includes_dram(self) -> bool:
+        """Whether the summed domains contain DRAM energy: a ``dram`` domain, or ``psys`` (the
+        whole platform, used alone when there is no package domain)."""
+        return any(d.kind in ("dram", "psys") for d in self.domains)
 
     @property
     def safe_interval_s(self) -> float:
@@ -338,13 +344,15 @@ class RaplMeter:
         self._last_uj = self._read_all()
         self._groups = mirror_candidates(self.domains, self._last_uj, MIRROR_TOLERANCE_UJ)
         self._raw_uj = {zone: 0.0 for zone in self._last_uj}
-        self._scoped_uj = dict(self._raw_uj)
+        self._scoped_uj = {zone: [] for zone in self._last_uj}
         self._last_time_s = now_s
 
-    def sample(self, now_s: float, share: float = 1.0) -> None:
+    def sample(self, now_s: float, shares: Sequence[float] = (1.0,)) -> None:
         """Add the energy since the previous sample at monotonic time ``now_s``: unscaled to
-        :meth:`raw_energy_j`, scaled by ``share`` (0-1, the scope's part) to :meth:`energy_j`.
-        Nothing is added when a counter cannot be read (all are read before any is counted).
+        :meth:`raw_energy_j`, and scaled by each of ``shares`` (0-1, the scope's part; several
+        for several readings of the scope's allocation) to :meth:`energy_j` of that index. Pass
+        the same number of shares every time. Nothing is added when a counter cannot be read
+        (all are read before any is counted).
 
         Raises:
             RaplError: a counter became unreadable or malformed.
@@ -357,7 +365,10 @@ class RaplMeter:
         for zone, value in values.items():
             delta = counter_delta(self._last_uj[zone], value, self._moduli_uj[zone])
             self._raw_uj[zone] += delta
-            self._scoped_uj[zone] += delta * share
+            scoped = self._scoped_uj[zone]
+            scoped.extend([0.0] * (len(shares) - len(scoped)))
+            for index, share in enumerate(shares):
+                scoped[index] += delta * share
         self._last_uj = values
         self._last_time_s = now_s
 
@@ -366,8 +377,9 @@ class RaplMeter:
         zones = counted_zones(self._groups, self._raw_uj, MIRROR_TOLERANCE_UJ)
         return sum(self._raw_uj[z] for z in zones) / 1e6
 
-    def energy_j(self) -> float:
-        """Energy charged to the scope (each interval scaled by its share) since ``start()``.
-        Units: J."""
+    def energy_j(self, share_index: int = 0) -> float:
+        """Energy charged to the scope since ``start()``, each interval scaled by the share at
+        ``share_index`` of the ``shares`` given to :meth:`sample`. Units: J."""
         zones = counted_zones(self._groups, self._raw_uj, MIRROR_TOLERANCE_UJ)
-        return sum(self._scoped_uj[z] for z in zones) / 1e6
+        scoped = (self._scoped_uj[z] for z in zones)
+        return sum(sums[share_index] for sums in scoped if len(sums) > share_index) / 1e6

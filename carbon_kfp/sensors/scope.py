@@ -175,6 +175,12 @@ class Scope:
         """
         return self._memory_gb
 
+    @property
+    def vcpus_range(self) -> tuple[float, float]:
+        """Lowest and highest allocation the scope's settings allow, when they can be read two
+        ways (see :class:`ContainerScope`); ``(vcpus, vcpus)`` otherwise. Units: vCPUs."""
+        return self.vcpus, self.vcpus
+
     def cpu_time_s(self) -> float:
         """Cumulative CPU time of the scope. Units: CPU-seconds. Only differences are meaningful.
 
