@@ -265,7 +265,7 @@ class CpuSensor:
         if self._use_rapl and self._rapl is not None:
             try:
                 # One share per reading of the allocation: vcpus, then vcpus_range's two ends.
-                shares = (1.0, 1.0, 1.0)
+                shares: tuple[float, ...] = (1.0, 1.0, 1.0)
                 if self._scope.kind != "machine":
                     host = read_host_cpu_times(self._proc_root)
                     if cpu is None or self._cpu_last_s is None or self._host_last is None:
