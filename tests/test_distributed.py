@@ -25,7 +25,7 @@ from carbon_kfp.distributed import (
 )
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
 from carbon_kfp.sensors.base import NullSensor, Reading, Sensor
-from carbon_kfp.sensors.gpu import NVML_MODULE_ENV
+from carbon_kfp.sensors.nvml_devices import NVML_MODULE_ENV
 from tests.fake_nvml import SCRIPT_ENV, FakeGpu, PowerCurve, from_script, script_json
 
 REPO = Path(__file__).resolve().parents[1]

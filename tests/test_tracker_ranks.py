@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from carbon_kfp.sensors.gpu import NVML_MODULE_ENV
+from carbon_kfp.sensors.nvml_devices import NVML_MODULE_ENV
 from tests.fake_nvml import SCRIPT_ENV, FakeGpu, PowerCurve, from_script, script_json
 from tests.test_distributed import NODE, RANK_VARS, REPO
 

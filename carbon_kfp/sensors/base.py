@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from carbon_kfp.errors import warn_once
 from carbon_kfp.uncertainty import method_bounds_j
 
 Method = Literal[
@@ -125,6 +126,27 @@ class NullSensor:
     def warnings(self) -> tuple[str, ...]:
         """Nothing: the tracker explains the stand-in."""
         return ()
+
+
+class WarningLog:
+    """A sensor's warnings for the record: each message kept once, in order, and warned once
+    through :func:`carbon_kfp.errors.warn_once` (which never raises). Callers hold the sensor's
+    lock; :meth:`messages` is what ``Sensor.warnings()`` returns."""
+
+    __slots__ = ("_messages",)
+
+    def __init__(self) -> None:
+        self._messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        """Keep ``message`` (once) and warn it (once per process)."""
+        if message not in self._messages:
+            self._messages.append(message)
+        warn_once(message)
+
+    def messages(self) -> tuple[str, ...]:
+        """Every message so far, in the order first added."""
+        return tuple(self._messages)
 
 
 class CallDepth:

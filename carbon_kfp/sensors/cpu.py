@@ -32,8 +32,7 @@ import time
 from pathlib import Path
 
 from carbon_kfp.energy import linear_power_model_energy_j
-from carbon_kfp.errors import warn_once
-from carbon_kfp.sensors.base import CallDepth, Method, Reading
+from carbon_kfp.sensors.base import CallDepth, Method, Reading, WarningLog
 from carbon_kfp.sensors.cpuinfo import (
     CpuInfo,
     CpuPowerModel,
@@ -150,12 +149,12 @@ class CpuSensor:
         self._power: CpuPowerModel = cpu_power_model(self._info, self._provider)
         self._lock = threading.RLock()  # reentrant: see the class docstring
         self._depth = CallDepth()
-        self._warnings: list[str] = []
+        self._log = WarningLog()
         self._rapl: RaplMeter | None = None
         if charge_idle:  # RAPL measures sockets, idle power included: only for who pays for it
             meter = RaplMeter(sysfs_root, include_dram=rapl_dram)
             for note in meter.notes:
-                self._warn(note)
+                self._log.add(note)
             self._rapl = meter if meter.available else None
         self._use_rapl = False
         self._started = False
@@ -197,9 +196,9 @@ class CpuSensor:
                     self._rapl.start(now)
                     self._use_rapl = True
                 except RaplUnreadable as exc:
-                    self._warn(str(exc))
+                    self._log.add(str(exc))
                 except (RaplError, OSError) as exc:
-                    self._warn(f"RAPL unusable ({exc}); CPU energy uses the CPU-time model")
+                    self._log.add(f"RAPL unusable ({exc}); CPU energy uses the CPU-time model")
             self._started = True
             self._closed = False
             self._final = None
@@ -233,7 +232,7 @@ class CpuSensor:
     def warnings(self) -> tuple[str, ...]:
         """What went wrong so far (one line each), for the record."""
         with self._lock:
-            return tuple(self._warnings)
+            return self._log.messages()
 
     def measures_dram(self) -> bool:
         """Whether the CPU energy now includes DRAM (RAPL ``psys``, or ``dram`` domains), so RAM
@@ -248,16 +247,11 @@ class CpuSensor:
 
     # ----------------------------------------------------------------- internals
 
-    def _warn(self, message: str) -> None:
-        if message not in self._warnings:
-            self._warnings.append(message)
-        warn_once(message)
-
     def _scope_cpu_s(self) -> float | None:
         try:
             return self._scope.cpu_time_s()
         except Exception as exc:  # a scope source may fail in many ways; never raise here
-            self._warn(f"cannot read the {self._scope.kind} scope's CPU time ({exc})")
+            self._log.add(f"cannot read the {self._scope.kind} scope's CPU time ({exc})")
             return None
 
     def _advance(self, now: float) -> None:
@@ -294,7 +288,7 @@ class CpuSensor:
                 self._model_cpu0_s = self._cpu_last_s
                 self._rapl_kept_s = self._t_last_s - self._t0_s
                 self._use_rapl = False
-                self._warn(
+                self._log.add(
                     f"RAPL reading failed during the run ({exc.__cause__ or exc}); CPU energy "
                     "from then on uses the CPU-time model (the RAPL energy measured before is "
                     "kept)"
@@ -304,7 +298,7 @@ class CpuSensor:
                     self._rapl.safe_interval_s
                 ):
                     self._wrap_warned = True
-                    self._warn(
+                    self._log.add(
                         f"RAPL sampled after {self._rapl.longest_interval_s:.3g} s, longer than "
                         f"the {self._rapl.safe_interval_s:.3g} s in which a counter can wrap "
                         "twice; CPU energy may be undercounted (lower measure_interval_s)"
@@ -374,7 +368,7 @@ class CpuSensor:
         measured_busy = self._busy_since(self._cpu0_s)
         if measured_busy is None:
             busy = DEFAULT_UTILIZATION * capacity_s
-            self._warn(
+            self._log.add(
                 f"the {self._scope.kind} scope's CPU time was never readable; assuming "
                 f"{DEFAULT_UTILIZATION:.0%} utilisation"
             )
@@ -390,7 +384,7 @@ class CpuSensor:
             and self._rapl.raw_energy_j() == 0.0
         ):
             self._use_rapl = False
-            self._warn(
+            self._log.add(
                 f"RAPL counters did not move in {wall:.3g} s while the scope used {busy:.1f} "
                 "CPU-s; the run's CPU energy uses the CPU-time model instead"
             )

@@ -25,8 +25,7 @@ from collections.abc import Callable
 
 from carbon_kfp import tables
 from carbon_kfp.energy import trapezoid_energy_j
-from carbon_kfp.errors import warn_once
-from carbon_kfp.sensors.base import CallDepth, Reading
+from carbon_kfp.sensors.base import CallDepth, Reading, WarningLog
 from carbon_kfp.sensors.scope import Scope
 
 REFERENCE_VALUES = "green-algorithms/referenceValues.csv"
@@ -79,7 +78,7 @@ class RamSensor:
         self._w_per_gb = memory_w_per_gb()
         self._lock = threading.RLock()  # reentrant: see the class docstring
         self._depth = CallDepth()
-        self._warnings: list[str] = []
+        self._log = WarningLog()
         self._started = False
         self._final: Reading | None = None
         self._t0_s = self._t_last_s = 0.0
@@ -127,12 +126,7 @@ class RamSensor:
     def warnings(self) -> tuple[str, ...]:
         """What went wrong so far (one line each), for the record."""
         with self._lock:
-            return tuple(self._warnings)
-
-    def _warn(self, message: str) -> None:
-        if message not in self._warnings:
-            self._warnings.append(message)
-        warn_once(message)
+            return self._log.messages()
 
     def _dram_in_cpu(self) -> bool:
         if self._dram_measured is None:
@@ -140,10 +134,10 @@ class RamSensor:
         try:
             inside = bool(self._dram_measured())
         except Exception as exc:  # never raise to the tracker: model RAM then
-            self._warn(f"cannot tell whether the CPU reading includes DRAM ({exc})")
+            self._log.add(f"cannot tell whether the CPU reading includes DRAM ({exc})")
             return False
         if inside:
-            self._warn(
+            self._log.add(
                 "RAM energy is inside the CPU's RAPL reading (psys or dram domains); it is not "
                 "modelled on top while RAPL measures"
             )
@@ -153,7 +147,7 @@ class RamSensor:
         try:
             return self._scope.memory_used_gb()
         except Exception as exc:  # never raise to the tracker; keep the last size
-            self._warn(f"cannot read the {self._scope.kind} scope's memory use ({exc})")
+            self._log.add(f"cannot read the {self._scope.kind} scope's memory use ({exc})")
             return None
 
     def _advance(self) -> None:
