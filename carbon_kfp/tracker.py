@@ -84,6 +84,20 @@ def _finite_positive(name: str, value: float | None, *, minimum: float = 0.0) ->
         raise ConfigError(f"{name}={value!r}; expected a finite number > {minimum}")
 
 
+def _cpu_request_vcpus(millicores: int | None) -> float | None:
+    """The stated CPU request in vCPUs: the argument, else the environment, else None.
+
+    Raises:
+        ConfigError: a value that is not a whole number of millicores > 0.
+    """
+    from carbon_kfp.sensors.scope import CPU_REQUEST_ENV, cpu_request_vcpus
+
+    if millicores is not None:
+        return cpu_request_vcpus(millicores)
+    from_env = os.environ.get(CPU_REQUEST_ENV, "").strip()
+    return cpu_request_vcpus(from_env, name=CPU_REQUEST_ENV) if from_env else None
+
+
 def _new_run_id() -> str:
     """A random UUID (version 4) as text, like ``str(uuid.uuid4())``, which it equals in
     distribution: the uuid module imports platform (~1.5 ms) for its time-based kinds."""
@@ -126,6 +140,11 @@ class EmissionsTracker:
             missing from the tables falls back like ``cloud_location``.
         scope: what is charged: "auto", "container" (the cgroup), "process" (the process tree)
             or "machine".
+        cpu_request_millicores: the container's CPU request, stated (e.g. 2000 for two vCPUs);
+            default ``$CARBON_KFP_CPU_REQUEST_MILLICORES``, which a pod can set from the downward
+            API (``resourceFieldRef: {resource: requests.cpu, divisor: 1m}``). It replaces the
+            request read from ``cpu.weight``, which runtimes before and after runc 1.3.2 /
+            crun 1.23 encode differently; a CPU quota (limit) still wins.
         sysfs_root: root of sysfs for powercap and cgroup reads (default ``$CARBON_KFP_SYSFS_ROOT``
             or ``/sys``), e.g. the host's ``/sys`` mounted elsewhere in a container.
         proc_root: root of procfs for the process's cgroup membership, CPU model and process
@@ -165,6 +184,7 @@ class EmissionsTracker:
         intensity_year: int | None = None,
         location: LocationMode = "off",
         scope: str = "auto",
+        cpu_request_millicores: int | None = None,
         sysfs_root: str | os.PathLike[str] | None = None,
         proc_root: str | os.PathLike[str] | None = None,
         rapl_dram: bool = False,
@@ -218,6 +238,7 @@ class EmissionsTracker:
         try:
             self._sensors = self._build_sensors(
                 scope=scope,
+                cpu_request_vcpus=_cpu_request_vcpus(cpu_request_millicores),
                 sysfs_root=Path(sysfs_root or os.environ.get("CARBON_KFP_SYSFS_ROOT") or "/sys"),
                 proc_root=Path(proc_root or os.environ.get("CARBON_KFP_PROC_ROOT") or "/proc"),
                 rapl_dram=rapl_dram,
@@ -296,6 +317,7 @@ class EmissionsTracker:
         self,
         *,
         scope: str,
+        cpu_request_vcpus: float | None,
         sysfs_root: Path,
         proc_root: Path,
         rapl_dram: bool,
@@ -315,7 +337,12 @@ class EmissionsTracker:
         from carbon_kfp.sensors.scope import resolve_scope
 
         owner = self._role.is_owner
-        resolved = resolve_scope(scope, sysfs_root=sysfs_root, proc_root=proc_root)
+        resolved = resolve_scope(
+            scope,
+            sysfs_root=sysfs_root,
+            proc_root=proc_root,
+            cpu_request_vcpus=cpu_request_vcpus,
+        )
         self._scope_kind = resolved.kind
         if not owner and resolved.kind != "process":
             self._notes.append(

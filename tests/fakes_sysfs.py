@@ -310,7 +310,7 @@ class FakeHost:
         cpu_max: str = "max 100000",
         memory_max: int | None = None,
         cpuset_cpus: str | None = None,
-        cpu_weight: int = 100,
+        cpu_weight: int = 1,
         parent_cpu_max: str | None = None,
         parent_memory_max: int | None = None,
     ) -> FakeCgroup:
@@ -322,7 +322,7 @@ class FakeHost:
             cpu_max: ``cpu.max`` contents (``"200000 100000"`` = 2 vCPUs).
             memory_max: ``memory.max`` in bytes, or None for ``max``.
             cpuset_cpus: ``cpuset.cpus.effective`` (default: all host CPUs).
-            cpu_weight: ``cpu.weight`` (100 = no Kubernetes request).
+            cpu_weight: ``cpu.weight`` (1 = shares 2: kubelet's value without a CPU request).
             parent_cpu_max, parent_memory_max: limits on the parent cgroup (a pod-level limit).
         """
         mount = self.sysfs_root / "fs" / "cgroup"
@@ -352,7 +352,7 @@ class FakeHost:
         cfs_period_us: int = 100_000,
         memory_limit_bytes: int | None = None,
         cpuset_cpus: str | None = None,
-        cpu_shares: int = 1024,
+        cpu_shares: int = 2,
     ) -> FakeCgroup:
         """Create v1 hierarchies (``cpu,cpuacct``, ``memory``, ``cpuset``) under
         ``<sysfs_root>/fs/cgroup`` with the process in ``path`` in each, plus an empty v2
@@ -364,7 +364,7 @@ class FakeHost:
             memory_limit_bytes: ``memory.limit_in_bytes``; None writes the kernel's "unlimited"
                 9223372036854771712.
             cpuset_cpus: ``cpuset.effective_cpus`` (default: all host CPUs).
-            cpu_shares: ``cpu.shares`` (1024 = no Kubernetes request).
+            cpu_shares: ``cpu.shares`` (2: kubelet's value without a CPU request).
         """
         mount = self.sysfs_root / "fs" / "cgroup"
         relative = path.strip("/").split("/") if path.strip("/") else []

@@ -21,6 +21,7 @@ from carbon_kfp.sensors.scope import (
     ContainerScope,
     MachineScope,
     ProcessScope,
+    cpu_request_vcpus,
     parse_meminfo,
     parse_proc_stat,
     read_host_cpu_times,
@@ -110,11 +111,52 @@ def test_quota_is_capped_by_the_cpuset(tmp_path: Path) -> None:
 
 def test_request_only_pod_is_a_container_with_its_request(tmp_path: Path) -> None:
     host = FakeHost(tmp_path, cpus=64)
-    host.add_cgroup_v2(cpu_weight=20)  # kubelet's weight for a 500m request
+    host.add_cgroup_v2(cpu_weight=59)  # a 500m request as runc >= 1.3.2 writes it
     scope = resolve(host)
     assert scope.kind == "container"
-    assert scope.vcpus == pytest.approx(0.5, abs=0.03)
+    assert scope.vcpus == pytest.approx(0.5, rel=0.02)
     assert "cpu-request" in scope.detail
+
+
+@pytest.mark.parametrize(("weight", "current", "legacy"), [(174, 2.0, 4.43), (79, 0.73, 2.0)])
+def test_a_request_read_two_ways_carries_both(
+    tmp_path: Path, weight: int, current: float, legacy: float
+) -> None:
+    """2000m is weight 174 now and 79 before runc 1.3.2: a weight alone cannot say which, so the
+    current reading is used and the range spans the legacy one, with a note."""
+    host = FakeHost(tmp_path, cpus=64)
+    host.add_cgroup_v2(cpu_weight=weight)
+    scope = resolve(host)
+    assert scope.vcpus == pytest.approx(current, abs=0.01)
+    assert scope.vcpus_range == pytest.approx((current, legacy), abs=0.01)
+    [note] = scope.notes
+    assert "CARBON_KFP_CPU_REQUEST_MILLICORES" in note and "cpu_request_millicores" in note
+
+
+@pytest.mark.parametrize("weight", [174, 79])
+def test_request_equal_to_limit_is_unchanged(tmp_path: Path, weight: int) -> None:
+    """A Guaranteed-style pod (request = limit = 2000m) is sized by its quota, whichever
+    runtime wrote the weight: no range, no note."""
+    host = FakeHost(tmp_path, cpus=64)
+    host.add_cgroup_v2(cpu_max="200000 100000", cpu_weight=weight)
+    scope = resolve(host)
+    assert (scope.vcpus, scope.vcpus_range, scope.notes) == (2.0, (2.0, 2.0), ())
+
+
+def test_stated_request_removes_the_doubt(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path, cpus=64)
+    host.add_cgroup_v2(cpu_weight=79)
+    scope = resolve_scope("auto", **host.roots(), cpu_request_vcpus=cpu_request_vcpus("2000"))
+    assert (scope.vcpus, scope.vcpus_range, scope.notes) == (2.0, (2.0, 2.0), ())
+
+
+@pytest.mark.parametrize("bad", ["2", "2.5", "-100", "", "0", 0, 1.5, True, None])
+def test_stated_request_must_be_whole_millicores(bad: object) -> None:
+    if bad == "2":
+        assert cpu_request_vcpus(bad) == 0.002  # millicores, as the downward API with 1m writes
+        return
+    with pytest.raises(ConfigError, match=r"cpu_request_millicores=.*millicores > 0"):
+        cpu_request_vcpus(bad)
 
 
 def test_memory_limit_above_host_uses_the_working_set(tmp_path: Path) -> None:
@@ -137,12 +179,19 @@ def test_unlimited_cgroup_resolves_to_the_process(tmp_path: Path) -> None:
     assert scope.memory_source == "process-rss"
 
 
-def test_explicit_container_without_limits_warns_about_host_cpus(tmp_path: Path) -> None:
+def test_explicit_container_without_limits_notes_the_host_cpus(tmp_path: Path) -> None:
+    """The note goes to the record (through the CPU sensor), not only to the log."""
+    from carbon_kfp.sensors.cpu import CpuSensor
+
     host = FakeHost(tmp_path, cpus=64)
     host.add_cgroup_v2()
-    with pytest.warns(CarbonKfpWarning, match="all 64 host CPUs"):
-        scope = resolve(host, "container")
+    scope = resolve(host, "container")
     assert scope.kind == "container" and scope.vcpus == 64
+    [note] = scope.notes
+    assert "all 64 host CPUs" in note
+    with pytest.warns(CarbonKfpWarning, match="all 64 host CPUs"):
+        sensor = CpuSensor(scope, sysfs_root=host.sysfs_root, proc_root=host.proc_root)
+    assert sensor.warnings() == (note,)
 
 
 def test_no_cgroup_is_process_for_auto_and_an_error_for_container(tmp_path: Path) -> None:

@@ -150,6 +150,8 @@ class CpuSensor:
         self._lock = threading.RLock()  # reentrant: see the class docstring
         self._depth = CallDepth()
         self._log = WarningLog()
+        for note in scope.notes:
+            self._log.add(note)
         self._rapl: RaplMeter | None = None
         if charge_idle:  # RAPL measures sockets, idle power included: only for who pays for it
             meter = RaplMeter(sysfs_root, include_dram=rapl_dram)

@@ -19,11 +19,11 @@ import contextlib
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from carbon_kfp.errors import ConfigError, close_matches, warn_once
+from carbon_kfp.errors import ConfigError, close_matches
 from carbon_kfp.sensors import cgroup
 from carbon_kfp.sensors.base import CallDepth
 from carbon_kfp.sensors.proctree import TreeUsage, clock_ticks_per_s, open_process_tree
@@ -31,6 +31,10 @@ from carbon_kfp.sensors.proctree import TreeUsage, clock_ticks_per_s, open_proce
 ScopeKind = Literal["container", "process", "machine"]
 SCOPE_CHOICES: tuple[str, ...] = ("auto", "container", "process", "machine")
 MemorySource = Literal["cgroup-limit", "cgroup-usage", "process-rss", "host-total"]
+
+CPU_REQUEST_ENV = "CARBON_KFP_CPU_REQUEST_MILLICORES"
+"""Environment variable stating the container's CPU request in millicores (see
+:func:`cpu_request_vcpus`); the tracker reads it when ``cpu_request_millicores`` is not given."""
 
 BYTES_PER_GB = 2**30
 """Bytes in the "GB" of ``memory_gb``: a GiB (see the module docstring for why)."""
@@ -155,6 +159,8 @@ class Scope:
             ``"host-total"``.
         host_cpus: logical CPUs of the host, for apportioning host-wide counters.
         detail: one line saying how the allocation was found, for the record.
+        notes: warnings about the allocation (a guess, an ambiguity), for the record; the CPU
+            sensor reports them.
     """
 
     kind: ScopeKind
@@ -165,6 +171,7 @@ class Scope:
 
     def __init__(self) -> None:
         self._memory_gb = 0.0
+        self.notes: tuple[str, ...] = ()
 
     @property
     def memory_gb(self) -> float:
@@ -209,10 +216,13 @@ class ContainerScope(Scope):
 
     ``vcpus``: the CPU quota (``cpu.max`` / ``cfs_quota_us ÷ cfs_period_us``, tightest over the
     ancestors), capped by the effective cpuset; without a quota, a cpuset narrower than the host,
-    else the Kubernetes CPU request (``cpu.weight`` / ``cpu.shares``), else the host's CPUs
-    (warned). ``memory_gb``: the memory limit (``memory.max`` / ``memory.limit_in_bytes``,
-    tightest over the ancestors) when below the host's memory, else the cgroup's working set.
-    ``cpu_time_s``: ``cpu.stat usage_usec`` (v2) or ``cpuacct.usage`` (v1).
+    else the CPU request (stated explicitly, else Kubernetes' ``cpu.weight`` / ``cpu.shares``),
+    else the host's CPUs (noted). A request read from ``cpu.weight`` by the current runtime
+    formula may have been written by the legacy one (:func:`~carbon_kfp.sensors.cgroup.
+    weight_to_cpu_request`): ``vcpus`` is the current reading, ``vcpus_range`` spans both, and a
+    note says how to remove the doubt. ``memory_gb``: the memory limit (``memory.max`` /
+    ``memory.limit_in_bytes``, tightest over the ancestors) when below the host's memory, else the
+    cgroup's working set. ``cpu_time_s``: ``cpu.stat usage_usec`` (v2) or ``cpuacct.usage`` (v1).
     """
 
     kind: ScopeKind = "container"
@@ -230,6 +240,22 @@ class ContainerScope(Scope):
         self.limits = limits
         self.host_cpus = host_cpus
         self.vcpus, cpu_source = cgroup.effective_vcpus(limits, host_cpus)
+        self._vcpus_range = (self.vcpus, self.vcpus)
+        notes: list[str] = []
+        legacy = limits.cpu_request_legacy_vcpus
+        if cpu_source == "cpu-request" and legacy is not None:
+            legacy_vcpus, _ = cgroup.effective_vcpus(
+                replace(limits, cpu_request_vcpus=legacy), host_cpus
+            )
+            self._vcpus_range = (min(self.vcpus, legacy_vcpus), max(self.vcpus, legacy_vcpus))
+            if abs(legacy_vcpus - self.vcpus) > 0.01 * self.vcpus:
+                notes.append(
+                    f"container cgroup {dirs.path}: cpu.weight reads as a {self.vcpus:.3g} vCPU "
+                    f"request (runc >= 1.3.2 / crun >= 1.23 formula) or {legacy_vcpus:.3g} vCPU "
+                    "(older runtimes); using the first, the uncertainty spans both. Set "
+                    f"{CPU_REQUEST_ENV} (e.g. from the downward API, divisor 1m) or "
+                    "cpu_request_millicores= to state the request"
+                )
         limit = limits.memory_limit_bytes
         if limit is not None and limit < host_memory_bytes:
             self.memory_source = "cgroup-limit"
@@ -245,10 +271,15 @@ class ContainerScope(Scope):
             f"{self._memory_gb:.3f} GiB ({self.memory_source})"
         )
         if cpu_source == "host":
-            warn_once(
+            notes.append(
                 f"container cgroup {dirs.path} has no CPU quota, cpuset or request: charging the "
                 f"idle power of all {host_cpus} host CPUs; set a CPU limit or request on the step"
             )
+        self.notes = tuple(notes)
+
+    @property
+    def vcpus_range(self) -> tuple[float, float]:
+        return self._vcpus_range
 
     def cpu_time_s(self) -> float:
         try:
@@ -366,20 +397,45 @@ class MachineScope(Scope):
         return max(0, info["MemTotal"] - available) / BYTES_PER_GB
 
 
+def cpu_request_vcpus(millicores: object, *, name: str = "cpu_request_millicores") -> float:
+    """vCPUs of a CPU request stated in millicores (``2000`` -> 2.0), checked. Pure.
+
+    Accepts an int, or a string of digits as the Kubernetes downward API writes
+    ``requests.cpu`` with ``divisor: 1m``.
+
+    Raises:
+        ConfigError: not a whole number of millicores > 0; the message names ``name``.
+    """
+    text = millicores.strip() if isinstance(millicores, str) else millicores
+    if isinstance(text, str) and text.isdigit():
+        text = int(text)
+    if isinstance(text, bool) or not isinstance(text, int) or text <= 0:
+        raise ConfigError(
+            f"{name}={millicores!r}; expected a whole number of millicores > 0, e.g. 2000 for "
+            "two vCPUs (the downward API's requests.cpu with divisor 1m)"
+        )
+    return text / 1000.0
+
+
 def resolve_scope(
     requested: str = "auto",
     *,
     sysfs_root: Path = Path("/sys"),
     proc_root: Path = Path("/proc"),
     pid: int | None = None,
+    cpu_request_vcpus: float | None = None,
 ) -> Scope:
     """Decide what to charge for.
 
     ``"auto"``: the container when the process's own cgroup (from ``<proc_root>/<pid>/cgroup``,
     cgroup fs at ``<sysfs_root>/fs/cgroup``) is narrower than the host (a CPU quota, a smaller
-    cpuset, a Kubernetes CPU request, or a memory limit below host memory), else the process
-    tree of ``pid`` (default: this process). ``"container"``, ``"process"``, ``"machine"``: that
-    scope.
+    cpuset, a CPU request, or a memory limit below host memory), else the process tree of
+    ``pid`` (default: this process). ``"container"``, ``"process"``, ``"machine"``: that scope.
+
+    ``cpu_request_vcpus``: the container's CPU request as the user states it; it replaces what
+    the cgroup's ``cpu.weight`` / ``cpu.shares`` say (the quota, if any, still wins). A cgroup is
+    a Kubernetes container's when its path contains ``kubepods`` or ``KUBERNETES_SERVICE_HOST`` is
+    set (every pod has it; with a private cgroup namespace the path is just ``/``).
 
     Raises:
         ConfigError: an unknown ``requested``, ``"container"`` without a readable cgroup (the
@@ -404,7 +460,8 @@ def resolve_scope(
         if requested == "container":
             raise ConfigError(f"scope='container' but no cgroup was found: {exc}") from None
         return ProcessScope(pid, host_cpus=host_cpus, proc_root=proc_root)
-    limits = cgroup.read_limits(dirs)
+    kubernetes = "kubepods" in dirs.path or bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    limits = cgroup.read_limits(dirs, kubernetes=kubernetes, cpu_request_vcpus=cpu_request_vcpus)
     if requested == "container" or cgroup.has_allocation(limits, host_cpus, host_memory):
         return ContainerScope(dirs, limits, host_cpus=host_cpus, host_memory_bytes=host_memory)
     return ProcessScope(pid, host_cpus=host_cpus, proc_root=proc_root)
