@@ -232,6 +232,7 @@ class EmissionsTracker:
         resolved_pue = resolve_pue(
             pue=pue, cloud_provider=intensity.cloud_provider or cloud_provider, year=intensity_year
         )
+        self._notes.extend((*intensity.warnings, *resolved_pue.warnings))
         self._role = elect_node_owner(group=node_group)
         # The node-owner lock must not outlive a tracker that failed here or is never started.
         self._release_role = weakref.finalize(self, self._role.release)

@@ -20,6 +20,7 @@ import pytest
 
 from carbon_kfp import ConfigError, EmissionsTracker, track_emissions
 from carbon_kfp import tracker as tracker_module
+from carbon_kfp.errors import CarbonKfpWarning
 
 FAST = {"measure_interval_s": 0.05, "carbon_intensity_g_per_kwh": 400.0, "scope": "process"}
 FAST_NO_LOCATION = {"measure_interval_s": 0.05}
@@ -382,3 +383,23 @@ def test_sigterm_inside_a_sensor_read_still_writes_the_record(tmp_path: Path) ->
         child.kill()
     statuses = [row["status"] for row in csv.DictReader((tmp_path / "emissions.csv").open())]
     assert "interrupted" in statuses
+
+
+def test_intensity_and_pue_warnings_reach_the_record(fresh_warn_once: None) -> None:
+    """A legacy AWS figure, and a year neither table has, are in record.warnings (and so in the
+    kpi_co2 JSON), not only in the log."""
+    with pytest.warns(CarbonKfpWarning):
+        tracker = EmissionsTracker(cloud_provider="aws", cloud_region="us-east-1", scope="process")
+    record = tracker.start().stop()
+    assert any("CodeCarbon's legacy table" in w for w in record.warnings)
+    assert "CodeCarbon's legacy table" in record.to_json()
+
+    with pytest.warns(CarbonKfpWarning):
+        tracker = EmissionsTracker(
+            cloud_provider="gcp", cloud_region="us-central1", intensity_year=2100, scope="process"
+        )
+    record = tracker.start().stop()
+    assert record.intensity_year is not None and record.intensity_year < 2100
+    year_notes = [w for w in record.warnings if "no figure for 2100" in w]
+    assert len(year_notes) == 2  # grid intensity and PUE, by the one year rule
+    assert any("grid intensity" in w for w in year_notes) and any("PUE" in w for w in year_notes)

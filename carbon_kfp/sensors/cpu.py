@@ -36,8 +36,8 @@ from carbon_kfp.sensors.base import CallDepth, Method, Reading, WarningLog
 from carbon_kfp.sensors.cpuinfo import (
     CpuInfo,
     CpuPowerModel,
+    coefficient_provider,
     cpu_power_model,
-    normalize_provider,
     read_cpuinfo,
 )
 from carbon_kfp.sensors.rapl import RaplError, RaplMeter, RaplUnreadable
@@ -141,7 +141,7 @@ class CpuSensor:
         cloud_provider: str = "",
         charge_idle: bool = True,
     ) -> None:
-        self._provider = normalize_provider(cloud_provider)
+        self._provider = coefficient_provider(cloud_provider)
         self._scope = scope
         self._proc_root = proc_root
         self._charge_idle = charge_idle
