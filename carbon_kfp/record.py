@@ -4,6 +4,10 @@
 so task, epoch and whole-run records are the same arithmetic over different windows. CSV rows,
 Metrics keys and JSON are renderings of a record and never compute numbers of their own.
 
+Memory unit: ``ram_total_size_gib`` and ``ram_used_gib`` are GiB (2**30 bytes), as the sensors
+measure them. CodeCarbon's CSV column ``ram_total_size`` holds the same GiB figure (CodeCarbon
+computes it as ``bytes / 1024**3`` and calls it GB); carbon-kfp's own column is ``ram_used_gib``.
+
 Energy convention: ``cpu_energy_kwh``, ``gpu_energy_kwh`` and ``ram_energy_kwh`` are what the
 devices drew (IT energy); ``energy_kwh`` is the facility energy, their sum times ``pue``;
 ``emissions_kg = energy_kwh × carbon_intensity_g_per_kwh / 1000``.
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
 Status = Literal["completed", "partial", "interrupted", "failed"]
 DEVICES = ("cpu", "gpu", "ram")
 _NO_READING = Reading(energy_j=0.0, method="none")
+_RENAMED_KEYS = {"ram_total_size_gb": "ram_total_size_gib", "ram_used_gb": "ram_used_gib"}
 
 
 @dataclass(frozen=True)
@@ -104,8 +109,8 @@ class EmissionsRecord:
     cpu_model: str
     gpu_count: float
     gpu_model: str
-    ram_total_size_gb: float  # GB allocated to the scope
-    ram_used_gb: float | None
+    ram_total_size_gib: float  # GiB (2**30 bytes) allocated to the scope
+    ram_used_gib: float | None  # GiB in use at the window's end
     cpu_utilization_percent: float | None
     gpu_utilization_percent: float | None
     ram_utilization_percent: float | None
@@ -162,8 +167,12 @@ class EmissionsRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EmissionsRecord:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored, missing ones raise TypeError."""
+        """Inverse of :meth:`to_dict`; unknown keys are ignored, missing ones raise TypeError.
+
+        Records written before the memory fields were named in GiB (``ram_total_size_gb``,
+        ``ram_used_gb``, which held GiB too) are read under the new names."""
         names = {f.name for f in fields(cls)}
+        data = {_RENAMED_KEYS.get(key, key): value for key, value in data.items()}
         values = {key: value for key, value in data.items() if key in names}
         values["warnings"] = tuple(values.get("warnings", ()))
         return cls(**values)
@@ -290,8 +299,8 @@ def build_record(
         cpu_model=cpu.model,
         gpu_count=gpu.capacity,
         gpu_model=gpu.model,
-        ram_total_size_gb=ram.capacity,
-        ram_used_gb=ram.used,
+        ram_total_size_gib=ram.capacity,
+        ram_used_gib=ram.used,
         cpu_utilization_percent=_window_utilization(
             begin.reading("cpu"), cpu, begin.elapsed_s, end.elapsed_s
         ),

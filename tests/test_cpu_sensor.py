@@ -83,8 +83,8 @@ class FakeScope(Scope):
     def cpu_time_s(self) -> float:
         return self.cpu_s
 
-    def memory_used_gb(self) -> float:
-        return self._memory_gb
+    def memory_used_gib(self) -> float:
+        return self._memory_gib
 
 
 # --------------------------------------------------------------------------- identification

@@ -12,7 +12,7 @@ from carbon_kfp import errors
 from carbon_kfp.errors import CarbonKfpWarning
 from carbon_kfp.sensors import ram as ram_module
 from carbon_kfp.sensors.base import Reading
-from carbon_kfp.sensors.ram import RamSensor, memory_w_per_gb
+from carbon_kfp.sensors.ram import RamSensor, memory_w_per_gib
 from carbon_kfp.sensors.scope import resolve_scope
 from tests.fakes_sysfs import GIB, FakeHost
 from tests.reentry import finishes, reenter_once
@@ -36,7 +36,7 @@ def timed_run(sensor: RamSensor, between: Callable[[], None]) -> tuple[Reading, 
 
 
 def test_coefficient_is_green_algorithms() -> None:
-    assert memory_w_per_gb() == 0.3725
+    assert memory_w_per_gib() == 0.3725
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -155,8 +155,8 @@ def test_read_reentered_from_inside_read_returns_and_integrates_once(
     sensor.start()
     clock.now_s += 10.0
     before = sensor.read()
-    read_used = scope.memory_used_gb
-    nested = reenter_once(sensor, scope, "memory_used_gb")
+    read_used = scope.memory_used_gib
+    nested = reenter_once(sensor, scope, "memory_used_gib")
     clock.now_s += 10.0
     outer = finishes(sensor.read)
     assert nested == [before]
@@ -166,7 +166,7 @@ def test_read_reentered_from_inside_read_returns_and_integrates_once(
         sensor.close()  # the handler stops the tracker mid-read
         return read_used()
 
-    scope.memory_used_gb = closing  # type: ignore[method-assign]
+    scope.memory_used_gib = closing  # type: ignore[method-assign]
     clock.now_s += 10.0
     finishes(sensor.read)
     assert finishes(sensor.read) == outer  # at most the interrupted interval is missing

@@ -91,3 +91,11 @@ def test_python_version_is_platforms() -> None:
         context, Snapshot(0.0, {}), Snapshot(1.0, {}), timestamp="t", status="completed"
     )
     assert record.python_version == platform.python_version()
+
+
+def test_records_written_with_gb_names_still_load_as_gib() -> None:
+    record = make_record()
+    old = record.to_dict()
+    old["ram_total_size_gb"] = old.pop("ram_total_size_gib")
+    old["ram_used_gb"] = old.pop("ram_used_gib")
+    assert EmissionsRecord.from_dict(old) == record

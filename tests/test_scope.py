@@ -17,7 +17,7 @@ from carbon_kfp.errors import CarbonKfpWarning, ConfigError
 from carbon_kfp.sensors import scope as scope_module
 from carbon_kfp.sensors.proctree import TreeUsage
 from carbon_kfp.sensors.scope import (
-    BYTES_PER_GB,
+    BYTES_PER_GIB,
     ContainerScope,
     MachineScope,
     ProcessScope,
@@ -83,8 +83,8 @@ def test_v2_container_2_vcpus_4_gib_of_a_big_host(tmp_path: Path) -> None:
     assert isinstance(scope, ContainerScope)
     assert scope.kind == "container"
     assert scope.vcpus == 2.0
-    assert scope.memory_gb == 4.0  # GiB: a 4 GiB limit reads 4
-    assert BYTES_PER_GB == 2**30
+    assert scope.memory_gib == 4.0  # GiB: a 4 GiB limit reads 4
+    assert BYTES_PER_GIB == 2**30
     assert scope.memory_source == "cgroup-limit"
     assert scope.host_cpus == 64
     assert "cgroup v2" in scope.detail and "cpu-quota" in scope.detail
@@ -95,12 +95,12 @@ def test_v1_container_2_vcpus_4_gib_of_a_big_host(tmp_path: Path) -> None:
     ctr = host.add_cgroup_v1(cfs_quota_us=200_000, memory_limit_bytes=4 * GIB)
     scope = resolve(host)
     assert scope.kind == "container"
-    assert (scope.vcpus, scope.memory_gb, scope.memory_source) == (2.0, 4.0, "cgroup-limit")
+    assert (scope.vcpus, scope.memory_gib, scope.memory_source) == (2.0, 4.0, "cgroup-limit")
     ctr.set_cpu_usage_s(7.5)
     ctr.set_memory_usage(GIB)
     assert scope.cpu_time_s() == 7.5
-    assert scope.memory_used_gb() == 1.0
-    assert scope.memory_gb == 4.0  # the limit, not the use
+    assert scope.memory_used_gib() == 1.0
+    assert scope.memory_gib == 4.0  # the limit, not the use
 
 
 def test_quota_is_capped_by_the_cpuset(tmp_path: Path) -> None:
@@ -165,10 +165,10 @@ def test_memory_limit_above_host_uses_the_working_set(tmp_path: Path) -> None:
     ctr.set_memory_usage(2 * GIB, inactive_file_bytes=GIB)
     scope = resolve(host)
     assert scope.memory_source == "cgroup-usage"
-    assert scope.memory_gb == 1.0  # never the host's 16 GiB
+    assert scope.memory_gib == 1.0  # never the host's 16 GiB
     ctr.set_memory_usage(3 * GIB)
-    assert scope.memory_used_gb() == 3.0
-    assert scope.memory_gb == 3.0
+    assert scope.memory_used_gib() == 3.0
+    assert scope.memory_gib == 3.0
 
 
 def test_unlimited_cgroup_resolves_to_the_process(tmp_path: Path) -> None:
@@ -219,11 +219,11 @@ def test_machine_scope_reads_the_host(tmp_path: Path) -> None:
     host.set_host_cpu_seconds(10.0, idle_s=70.0)
     scope = resolve(host, "machine")
     assert isinstance(scope, MachineScope)
-    assert (scope.vcpus, scope.memory_gb, scope.memory_source) == (8.0, 32.0, "host-total")
+    assert (scope.vcpus, scope.memory_gib, scope.memory_source) == (8.0, 32.0, "host-total")
     assert scope.cpu_time_s() == pytest.approx(10.0)
     host.add_host_cpu_seconds(2.5)
     assert scope.cpu_time_s() == pytest.approx(12.5)
-    assert scope.memory_used_gb() == pytest.approx(16.0)
+    assert scope.memory_used_gib() == pytest.approx(16.0)
 
 
 def test_real_host_figures_are_sane() -> None:
@@ -254,9 +254,9 @@ def test_process_tree_counts_reaped_children_and_never_decreases() -> None:
 
 def test_process_rss_is_the_tree_not_the_host() -> None:
     scope = resolve_scope("process")
-    used = scope.memory_used_gb()
+    used = scope.memory_used_gib()
     assert 0.001 < used < 4.0
-    assert scope.memory_gb == used
+    assert scope.memory_gib == used
 
 
 def test_cpu_then_memory_on_one_tick_walk_the_tree_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,16 +270,16 @@ def test_cpu_then_memory_on_one_tick_walk_the_tree_once(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(scope._tree, "usage", counted_walk)
     scope.cpu_time_s()
-    scope.memory_used_gb()
+    scope.memory_used_gib()
     assert len(walks) == 1  # the CPU sensor's walk answered the RAM sensor
-    scope.memory_used_gb()
+    scope.memory_used_gib()
     assert len(walks) == 2  # once only
     scope.cpu_time_s()
     scope.cpu_time_s()
     assert len(walks) == 4  # CPU time, cumulative, always walks
     monkeypatch.setattr(scope_module, "SHARED_WALK_S", -1.0)
     scope.cpu_time_s()
-    scope.memory_used_gb()
+    scope.memory_used_gib()
     assert len(walks) == 6  # a walk older than SHARED_WALK_S answers nothing more
 
 

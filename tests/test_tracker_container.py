@@ -51,7 +51,7 @@ def test_pod_is_charged_for_its_two_vcpus_and_four_gib(tmp_path: Path, version: 
     assert record.scope == "container"
     assert record.cpu_method == "cgroup-model"
     assert record.cpu_count == 2
-    assert record.ram_total_size_gb == pytest.approx(4.0)
+    assert record.ram_total_size_gib == pytest.approx(4.0)
     expected_cpu_j = linear_power_model_energy_j(
         allocated_vcpus=2,
         busy_cpu_s=0.3,

@@ -28,7 +28,7 @@ Method = Literal[
     "process-model",  # process-tree CPU time x per-vCPU watts
     "machine-model",  # whole-machine CPU time x per-vCPU watts
     "tdp-model",  # CPU time x TDP per thread of a known CPU model
-    "constant",  # a documented constant (e.g. RAM W/GB x allocated GB)
+    "constant",  # a documented constant (e.g. RAM W per GiB x allocated GiB)
     "none",  # nothing to measure (e.g. no GPU)
 ]
 
@@ -42,7 +42,7 @@ class Reading:
     Attributes:
         energy_j: energy used since ``start()``. Units: J. Never negative, never NaN.
         method: how ``energy_j`` was obtained (see :data:`Method`).
-        capacity: what the scope is allocated: vCPUs for ``cpu``, GB for ``ram``, devices for
+        capacity: what the scope is allocated: vCPUs for ``cpu``, GiB for ``ram``, devices for
             ``gpu``. Units: per device class, as named.
         model: human-readable device model ("Intel(R) Xeon(R) CPU @ 2.20GHz", "Tesla T4"), or "".
         utilization_percent: mean utilisation of ``capacity`` since ``start()``, 0-100, if known.

@@ -1,10 +1,10 @@
 """What we charge for: the step's container (cgroup), a process tree, or the whole machine.
 
-Memory unit: ``memory_gb`` and ``memory_used_gb()`` are in **GiB (2**30 bytes)**, the unit DRAM
+Memory unit: ``memory_gib`` and ``memory_used_gib()`` are in **GiB (2**30 bytes)**, the unit DRAM
 is sized and sold in (a "16 GB" DIMM holds 16 GiB), the unit Kubernetes limits are usually written
 in (``4Gi``), and the unit CodeCarbon's ``ram_total_size`` uses (``bytes / 1024**3``). So a 4 GiB
 limit reads 4.0, and the W/GB coefficients (measured per marketed DIMM GB) apply per GiB. See
-:data:`BYTES_PER_GB`.
+:data:`BYTES_PER_GIB`.
 
 CPU unit: ``vcpus`` counts logical CPUs (hardware threads); ``cpu_time_s()`` is CPU-seconds.
 
@@ -36,8 +36,8 @@ CPU_REQUEST_ENV = "CARBON_KFP_CPU_REQUEST_MILLICORES"
 """Environment variable stating the container's CPU request in millicores (see
 :func:`cpu_request_vcpus`); the tracker reads it when ``cpu_request_millicores`` is not given."""
 
-BYTES_PER_GB = 2**30
-"""Bytes in the "GB" of ``memory_gb``: a GiB (see the module docstring for why)."""
+BYTES_PER_GIB = 2**30
+"""Bytes in a GiB, the unit of ``memory_gib`` (see the module docstring for why)."""
 
 SHARED_WALK_S = 0.05
 """A process-tree walk for CPU time younger than this also answers the next memory question (see
@@ -154,7 +154,7 @@ class Scope:
     Attributes:
         kind: ``"container"``, ``"process"`` or ``"machine"``.
         vcpus: logical CPUs allocated to the scope (see :func:`resolve_scope`). Units: vCPUs.
-        memory_source: where ``memory_gb`` comes from: ``"cgroup-limit"``, ``"cgroup-usage"``
+        memory_source: where ``memory_gib`` comes from: ``"cgroup-limit"``, ``"cgroup-usage"``
             (a container without a memory limit: its working set), ``"process-rss"`` or
             ``"host-total"``.
         host_cpus: logical CPUs of the host, for apportioning host-wide counters.
@@ -170,17 +170,17 @@ class Scope:
     detail: str
 
     def __init__(self) -> None:
-        self._memory_gb = 0.0
+        self._memory_gib = 0.0
         self.notes: tuple[str, ...] = ()
 
     @property
-    def memory_gb(self) -> float:
+    def memory_gib(self) -> float:
         """Memory allocated to the scope. Units: GiB (see module docstring).
 
         Fixed for a cgroup limit or the host total; for ``process-rss`` / ``cgroup-usage`` it is
-        the value at the last :meth:`memory_used_gb` call (the RAM sensor averages it over time).
+        the value at the last :meth:`memory_used_gib` call (the RAM sensor averages it over time).
         """
-        return self._memory_gb
+        return self._memory_gib
 
     @property
     def vcpus_range(self) -> tuple[float, float]:
@@ -196,7 +196,7 @@ class Scope:
         """
         raise NotImplementedError
 
-    def memory_used_gb(self) -> float:
+    def memory_used_gib(self) -> float:
         """Memory in use by the scope now. Units: GiB.
 
         Raises:
@@ -207,7 +207,7 @@ class Scope:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(kind={self.kind!r}, vcpus={self.vcpus:g}, "
-            f"memory_gb={self.memory_gb:.3f}, memory_source={self.memory_source!r})"
+            f"memory_gib={self.memory_gib:.3f}, memory_source={self.memory_source!r})"
         )
 
 
@@ -220,7 +220,7 @@ class ContainerScope(Scope):
     else the host's CPUs (noted). A request read from ``cpu.weight`` by the current runtime
     formula may have been written by the legacy one (:func:`~carbon_kfp.sensors.cgroup.
     weight_to_cpu_request`): ``vcpus`` is the current reading, ``vcpus_range`` spans both, and a
-    note says how to remove the doubt. ``memory_gb``: the memory limit (``memory.max`` /
+    note says how to remove the doubt. ``memory_gib``: the memory limit (``memory.max`` /
     ``memory.limit_in_bytes``, tightest over the ancestors) when below the host's memory, else the
     cgroup's working set. ``cpu_time_s``: ``cpu.stat usage_usec`` (v2) or ``cpuacct.usage`` (v1).
     """
@@ -259,16 +259,16 @@ class ContainerScope(Scope):
         limit = limits.memory_limit_bytes
         if limit is not None and limit < host_memory_bytes:
             self.memory_source = "cgroup-limit"
-            self._memory_gb = limit / BYTES_PER_GB
+            self._memory_gib = limit / BYTES_PER_GIB
         else:
             self.memory_source = "cgroup-usage"
             try:
-                self._memory_gb = cgroup.read_memory_working_set_bytes(dirs) / BYTES_PER_GB
+                self._memory_gib = cgroup.read_memory_working_set_bytes(dirs) / BYTES_PER_GIB
             except (OSError, ValueError):
-                self._memory_gb = 0.0
+                self._memory_gib = 0.0
         self.detail = (
             f"cgroup v{dirs.version} {dirs.path}: {self.vcpus:g} vCPUs ({cpu_source}), "
-            f"{self._memory_gb:.3f} GiB ({self.memory_source})"
+            f"{self._memory_gib:.3f} GiB ({self.memory_source})"
         )
         if cpu_source == "host":
             notes.append(
@@ -287,13 +287,13 @@ class ContainerScope(Scope):
         except ValueError as exc:
             raise OSError(str(exc)) from exc
 
-    def memory_used_gb(self) -> float:
+    def memory_used_gib(self) -> float:
         try:
-            used = cgroup.read_memory_working_set_bytes(self.dirs) / BYTES_PER_GB
+            used = cgroup.read_memory_working_set_bytes(self.dirs) / BYTES_PER_GIB
         except ValueError as exc:
             raise OSError(str(exc)) from exc
         if self.memory_source == "cgroup-usage":
-            self._memory_gb = used
+            self._memory_gib = used
         return used
 
 
@@ -301,7 +301,7 @@ class ProcessScope(Scope):
     """A process and its descendants (:mod:`carbon_kfp.sensors.proctree`).
 
     ``vcpus``: the host's logical CPUs (narrowed to the process's CPU affinity when set).
-    ``memory_gb``: resident set size of the tree at the last :meth:`memory_used_gb` call (RSS
+    ``memory_gib``: resident set size of the tree at the last :meth:`memory_used_gib` call (RSS
     counts shared pages once per process, so it can overstate a forked tree slightly).
     ``cpu_time_s``: user + system of the process and its live descendants, plus the times of
     children they have already reaped (``cutime`` / ``cstime``). Descendants that exit unreaped
@@ -337,7 +337,7 @@ class ProcessScope(Scope):
         self._last_tree_s: float | None = None
         self._accumulated_s = 0.0
         with contextlib.suppress(OSError):
-            self.memory_used_gb()
+            self.memory_used_gib()
         self.detail = f"process tree of pid {pid}: {self.vcpus:g} vCPUs (host), RSS"
 
     def cpu_time_s(self) -> float:
@@ -356,14 +356,14 @@ class ProcessScope(Scope):
             self._last_tree_s = walk.cpu_s
             return self._accumulated_s
 
-    def memory_used_gb(self) -> float:
+    def memory_used_gib(self) -> float:
         with self._lock:
             walk = self._walk_for_memory
             if walk is None or time.monotonic() - self._walk_s > SHARED_WALK_S:
                 walk = self._tree.usage()
             self._walk_for_memory = None
-            self._memory_gb = walk.rss_bytes / BYTES_PER_GB
-            return self._memory_gb
+            self._memory_gib = walk.rss_bytes / BYTES_PER_GIB
+            return self._memory_gib
 
 
 def _affinity_cpus(pid: int) -> int:
@@ -385,16 +385,16 @@ class MachineScope(Scope):
         self.proc_root = proc_root
         self.host_cpus = host_cpu_count(proc_root)
         self.vcpus = float(self.host_cpus)
-        self._memory_gb = read_meminfo(proc_root)["MemTotal"] / BYTES_PER_GB
-        self.detail = f"whole machine: {self.host_cpus} vCPUs, {self._memory_gb:.3f} GiB"
+        self._memory_gib = read_meminfo(proc_root)["MemTotal"] / BYTES_PER_GIB
+        self.detail = f"whole machine: {self.host_cpus} vCPUs, {self._memory_gib:.3f} GiB"
 
     def cpu_time_s(self) -> float:
         return read_host_cpu_times(self.proc_root).busy_s
 
-    def memory_used_gb(self) -> float:
+    def memory_used_gib(self) -> float:
         info = read_meminfo(self.proc_root)
         available = info.get("MemAvailable", info.get("MemFree", 0))
-        return max(0, info["MemTotal"] - available) / BYTES_PER_GB
+        return max(0, info["MemTotal"] - available) / BYTES_PER_GIB
 
 
 def cpu_request_vcpus(millicores: object, *, name: str = "cpu_request_millicores") -> float:
