@@ -17,50 +17,50 @@ def joules_to_kwh(energy_j: float) -> float:
     return energy_j / JOULES_PER_KWH
 
 
-def counter_delta(previous: int, current: int, max_range: int) -> int:
-    """Increase of a monotonically increasing counter that wraps to 0 after ``max_range - 1``.
+def counter_delta(previous: int, current: int, modulus: int) -> int:
+    """Increase of a monotonically increasing counter that wraps to 0 after ``modulus - 1``.
 
-    Works for RAPL ``energy_uj`` (``max_energy_range_uj``) and any wrapping hardware counter. At
-    most one wrap between the two reads is assumed: callers must read often enough (see
-    :func:`max_safe_interval_s`).
+    Works for RAPL ``energy_uj`` (modulus ``max_energy_range_uj + 1``: the kernel's maximum is a
+    value the counter shows) and any wrapping hardware counter. At most one wrap between the two
+    reads is assumed: callers must read often enough (see :func:`max_safe_interval_s`).
 
     Args:
-        previous: counter value at the earlier read (0 <= previous < max_range).
-        current: counter value at the later read (0 <= current < max_range).
-        max_range: the counter's modulus (> 0). Units: those of the counter.
+        previous: counter value at the earlier read (0 <= previous < modulus).
+        current: counter value at the later read (0 <= current < modulus).
+        modulus: the number of distinct counter values (> 0). Units: those of the counter.
 
     Returns:
         The non-negative increase, in the counter's units.
 
     Raises:
-        ValueError: ``max_range`` is not positive or a value lies outside ``[0, max_range)``.
+        ValueError: ``modulus`` is not positive or a value lies outside ``[0, modulus)``.
     """
-    if max_range <= 0:
-        raise ValueError(f"max_range must be > 0, got {max_range}")
+    if modulus <= 0:
+        raise ValueError(f"modulus must be > 0, got {modulus}")
     for name, value in (("previous", previous), ("current", current)):
-        if not 0 <= value < max_range:
-            raise ValueError(f"{name}={value} outside the counter range [0, {max_range})")
+        if not 0 <= value < modulus:
+            raise ValueError(f"{name}={value} outside the counter range [0, {modulus})")
     if current >= previous:
         return current - previous
-    return max_range - previous + current
+    return modulus - previous + current
 
 
-def max_safe_interval_s(max_range_uj: int, max_power_w: float) -> float:
+def max_safe_interval_s(modulus_uj: int, max_power_w: float) -> float:
     """Longest time between reads of an energy counter that cannot hide a second wrap.
 
-    A counter with modulus ``max_range_uj`` µJ wraps at the earliest after
-    ``max_range_uj / 1e6 / max_power_w`` seconds; reading faster than that guarantees at most one
+    A counter with modulus ``modulus_uj`` µJ wraps at the earliest after
+    ``modulus_uj / 1e6 / max_power_w`` seconds; reading faster than that guarantees at most one
     wrap per interval. Typical Intel packages: 262143328850 µJ at 250 W -> ~1049 s, so the default
     1 s interval is three orders of magnitude inside the bound.
 
     Raises:
         ValueError: a non-positive argument.
     """
-    if max_range_uj <= 0 or not max_power_w > 0:
+    if modulus_uj <= 0 or not max_power_w > 0:
         raise ValueError(
-            f"need max_range_uj > 0 and max_power_w > 0, got {max_range_uj}, {max_power_w}"
+            f"need modulus_uj > 0 and max_power_w > 0, got {modulus_uj}, {max_power_w}"
         )
-    return max_range_uj / 1e6 / max_power_w
+    return modulus_uj / 1e6 / max_power_w
 
 
 def trapezoid_energy_j(times_s: Sequence[float], powers_w: Sequence[float]) -> float:

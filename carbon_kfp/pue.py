@@ -7,8 +7,11 @@ energy is counted, and the record says so).
 Provider figures come from ``carbon_kfp/data/compiled/cloud_pue_reference.csv`` (see
 ``data/PROVENANCE.md`` §6): Google's fleet average for ``"gcp"``, AWS's global average for
 ``"aws"``, Microsoft's global average (fiscal years, July-June, FYnnnn counted as year nnnn) for
-``"azure"``. The period used is the newest one ``<= year`` (the newest of all for ``None``); when
-``year`` precedes every period, the earliest is used. The table is read on first use and cached.
+``"azure"``. The period used follows the year rule shared with grid intensity
+(:func:`carbon_kfp.yearly.pick_year`): the newest period ``<= year``, the newest of all for
+``None``, the earliest when ``year`` precedes every period; a year not in the table is warned
+about and the warning carried in :attr:`PowerUsageEffectiveness.warnings` for the record. The
+table is read on first use and cached.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ import math
 import numbers
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from carbon_kfp.errors import ConfigError
-from carbon_kfp.intensity import validate_year
+from carbon_kfp.errors import ConfigError, warn_once
 from carbon_kfp.location import normalize_cloud_provider
 from carbon_kfp.tables import DataFileError, parse_float, read_rows
+from carbon_kfp.yearly import pick_year, validate_year
 
 _PUE_PATH = "compiled/cloud_pue_reference.csv"
 
@@ -48,11 +51,14 @@ class PowerUsageEffectiveness:
             ``"google-fleet"``, ``"aws-global"``, ``"microsoft-global"``.
         year: the reporting year of a provider figure (Microsoft: fiscal year); ``None`` for
             explicit and off-cloud values.
+        warnings: what the resolution had to warn about (a year fallback), one line each, for
+            the record. Not part of equality.
     """
 
     value: float
     source: str
     year: int | None
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.value) or self.value < 1.0:
@@ -105,7 +111,7 @@ def resolve_pue(
         pue: explicit value, dimensionless, finite and >= 1.0.
         cloud_provider: ``"gcp"``, ``"aws"`` or ``"azure"`` (any case; aliases as in
             :func:`carbon_kfp.location.normalize_cloud_provider`); ``None`` or blank for off-cloud.
-        year: reporting year wanted (int, see :func:`carbon_kfp.intensity.validate_year`);
+        year: reporting year wanted (int, see :func:`carbon_kfp.yearly.validate_year`);
             ``None`` for the newest.
 
     Raises:
@@ -125,7 +131,8 @@ def resolve_pue(
     if not provider:
         return PowerUsageEffectiveness(OFF_CLOUD_PUE, "off-cloud-default", None)
     operator, source = _PROVIDER_OPERATORS[provider]
-    series = _provider_pue_by_year()[operator]
-    earlier = [item for item in series if year is None or item[0] <= year]
-    used_year, value = earlier[-1] if earlier else series[0]
-    return PowerUsageEffectiveness(value, source, used_year)
+    by_year = dict(_provider_pue_by_year()[operator])
+    used_year, note = pick_year(list(by_year), year, what=f"{operator}'s PUE")
+    if note is not None:
+        warn_once(note)
+    return PowerUsageEffectiveness(by_year[used_year], source, used_year, (note,) if note else ())

@@ -4,6 +4,10 @@
 so task, epoch and whole-run records are the same arithmetic over different windows. CSV rows,
 Metrics keys and JSON are renderings of a record and never compute numbers of their own.
 
+Memory unit: ``ram_total_size_gib`` and ``ram_used_gib`` are GiB (2**30 bytes), as the sensors
+measure them. CodeCarbon's CSV column ``ram_total_size`` holds the same GiB figure (CodeCarbon
+computes it as ``bytes / 1024**3`` and calls it GB); carbon-kfp's own column is ``ram_used_gib``.
+
 Energy convention: ``cpu_energy_kwh``, ``gpu_energy_kwh`` and ``ram_energy_kwh`` are what the
 devices drew (IT energy); ``energy_kwh`` is the facility energy, their sum times ``pue``;
 ``emissions_kg = energy_kwh × carbon_intensity_g_per_kwh / 1000``.
@@ -23,7 +27,7 @@ from carbon_kfp._version import __version__
 from carbon_kfp.energy import joules_to_kwh
 from carbon_kfp.errors import json_type
 from carbon_kfp.sensors.base import Reading
-from carbon_kfp.uncertainty import energy_interval_kwh, intensity_interval
+from carbon_kfp.uncertainty import intensity_interval, window_bounds_j
 
 if TYPE_CHECKING:
     from carbon_kfp.intensity import GridIntensity
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
 Status = Literal["completed", "partial", "interrupted", "failed"]
 DEVICES = ("cpu", "gpu", "ram")
 _NO_READING = Reading(energy_j=0.0, method="none")
+_RENAMED_KEYS = {"ram_total_size_gb": "ram_total_size_gib", "ram_used_gb": "ram_used_gib"}
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,8 @@ class EmissionsRecord:
     cpu_model: str
     gpu_count: float
     gpu_model: str
-    ram_total_size_gb: float  # GB allocated to the scope
-    ram_used_gb: float | None
+    ram_total_size_gib: float  # GiB (2**30 bytes) allocated to the scope
+    ram_used_gib: float | None  # GiB in use at the window's end
     cpu_utilization_percent: float | None
     gpu_utilization_percent: float | None
     ram_utilization_percent: float | None
@@ -163,8 +168,12 @@ class EmissionsRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EmissionsRecord:
-        """Inverse of :meth:`to_dict`; unknown keys are ignored, missing ones raise TypeError."""
+        """Inverse of :meth:`to_dict`; unknown keys are ignored, missing ones raise TypeError.
+
+        Records written before the memory fields were named in GiB (``ram_total_size_gb``,
+        ``ram_used_gb``, which held GiB too) are read under the new names."""
         names = {f.name for f in fields(cls)}
+        data = {_RENAMED_KEYS.get(key, key): value for key, value in data.items()}
         values = {key: value for key, value in data.items() if key in names}
         values["warnings"] = tuple(values.get("warnings", ()))
         return cls(**values)
@@ -234,15 +243,17 @@ def build_record(
     if duration_s < 0:
         raise ValueError(f"window ends before it begins: {begin.elapsed_s} s -> {end.elapsed_s} s")
     energy_kwh: dict[str, float] = {}
+    it_low_kwh = it_high_kwh = 0.0
     for device in DEVICES:
-        delta_j = end.reading(device).energy_j - begin.reading(device).energy_j
-        energy_kwh[device] = joules_to_kwh(max(0.0, delta_j))
+        first, last = begin.reading(device), end.reading(device)
+        delta_j = max(0.0, last.energy_j - first.energy_j)
+        low_j, high_j = window_bounds_j(delta_j, first.bounds_j(), last.bounds_j())
+        energy_kwh[device] = joules_to_kwh(delta_j)
+        it_low_kwh += joules_to_kwh(low_j)
+        it_high_kwh += joules_to_kwh(high_j)
 
     pue = context.pue.value
     intensity = context.intensity.g_per_kwh
-    it_low_kwh, it_high_kwh = energy_interval_kwh(
-        (energy_kwh[device], end.reading(device).method) for device in DEVICES
-    )
     intensity_low, intensity_high = intensity_interval(intensity, context.intensity.source)
     facility_kwh = sum(energy_kwh.values()) * pue
 
@@ -289,8 +300,8 @@ def build_record(
         cpu_model=cpu.model,
         gpu_count=gpu.capacity,
         gpu_model=gpu.model,
-        ram_total_size_gb=ram.capacity,
-        ram_used_gb=ram.used,
+        ram_total_size_gib=ram.capacity,
+        ram_used_gib=ram.used,
         cpu_utilization_percent=_window_utilization(
             begin.reading("cpu"), cpu, begin.elapsed_s, end.elapsed_s
         ),
@@ -396,7 +407,8 @@ def parse_record(data: object) -> EmissionsRecord:
     ``>= 0`` (a ``null``, which is how ``to_json`` writes NaN and infinity, is accepted only
     where the field is optional), every field must have its type (``warnings`` an array of
     strings, ``status`` one of the statuses), and a field without a default must be present.
-    Unknown keys are ignored (a newer schema's record still loads).
+    Unknown keys are ignored (a newer schema's record still loads); the old ``_gb`` memory names
+    are read as their ``_gib`` successors, as :meth:`EmissionsRecord.from_dict` does.
 
     Raises:
         ValueError: ``data`` is not an object, or a field is missing or bad; the message names
@@ -404,6 +416,7 @@ def parse_record(data: object) -> EmissionsRecord:
     """
     if not isinstance(data, dict):
         raise ValueError(f"a JSON {json_type(data)}; expected a record object")
+    data = {_RENAMED_KEYS.get(key, key): value for key, value in data.items()}
     values: dict[str, Any] = {}
     for spec in fields(EmissionsRecord):
         if spec.name not in data:

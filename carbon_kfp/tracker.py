@@ -84,6 +84,20 @@ def _finite_positive(name: str, value: float | None, *, minimum: float = 0.0) ->
         raise ConfigError(f"{name}={value!r}; expected a finite number > {minimum}")
 
 
+def _cpu_request_vcpus(millicores: int | None) -> float | None:
+    """The stated CPU request in vCPUs: the argument, else the environment, else None.
+
+    Raises:
+        ConfigError: a value that is not a whole number of millicores > 0.
+    """
+    from carbon_kfp.sensors.scope import CPU_REQUEST_ENV, cpu_request_vcpus
+
+    if millicores is not None:
+        return cpu_request_vcpus(millicores)
+    from_env = os.environ.get(CPU_REQUEST_ENV, "").strip()
+    return cpu_request_vcpus(from_env, name=CPU_REQUEST_ENV) if from_env else None
+
+
 def _new_run_id() -> str:
     """A random UUID (version 4) as text, like ``str(uuid.uuid4())``, which it equals in
     distribution: the uuid module imports platform (~1.5 ms) for its time-based kinds."""
@@ -126,12 +140,22 @@ class EmissionsTracker:
             missing from the tables falls back like ``cloud_location``.
         scope: what is charged: "auto", "container" (the cgroup), "process" (the process tree)
             or "machine".
+        cpu_request_millicores: the container's CPU request, stated (e.g. 2000 for two vCPUs);
+            default ``$CARBON_KFP_CPU_REQUEST_MILLICORES``, which a pod can set from the downward
+            API (``resourceFieldRef: {resource: requests.cpu, divisor: 1m}``). It replaces the
+            request read from ``cpu.weight``, which runtimes before and after runc 1.3.2 /
+            crun 1.23 encode differently; a CPU quota (limit) still wins.
         sysfs_root: root of sysfs for powercap and cgroup reads (default ``$CARBON_KFP_SYSFS_ROOT``
             or ``/sys``), e.g. the host's ``/sys`` mounted elsewhere in a container.
         proc_root: root of procfs for the process's cgroup membership, CPU model and process
             tree (default ``$CARBON_KFP_PROC_ROOT`` or ``/proc``).
         rapl_dram: also sum RAPL ``dram`` domains (off by default: RAM is modelled per GB).
-        gpu: measure NVIDIA GPUs when a driver is present.
+        gpu: measure NVIDIA GPUs when a driver is present (those in ``CUDA_VISIBLE_DEVICES``).
+        node_group: name shared by the processes of one job on a host that should measure the
+            node once between them (one owner; see :mod:`carbon_kfp.distributed`). Default
+            ``$CARBON_KFP_NODE_GROUP``; without it, launcher rank variables (world size above 1)
+            or a job id group processes, and any other tracker measures for itself. A tracker
+            that is not the owner says so in ``record.warnings``.
         experiment_id, pipeline_job, pipeline_task: tags copied into every record.
         epochs: planned number of epochs, for predictions.
         monitor_epochs: epochs measured before predicting the total (1 to ``epochs``).
@@ -160,10 +184,12 @@ class EmissionsTracker:
         intensity_year: int | None = None,
         location: LocationMode = "off",
         scope: str = "auto",
+        cpu_request_millicores: int | None = None,
         sysfs_root: str | os.PathLike[str] | None = None,
         proc_root: str | os.PathLike[str] | None = None,
         rapl_dram: bool = False,
         gpu: bool = True,
+        node_group: str | None = None,
         experiment_id: str = "",
         pipeline_job: str = "",
         pipeline_task: str = "",
@@ -206,12 +232,14 @@ class EmissionsTracker:
         resolved_pue = resolve_pue(
             pue=pue, cloud_provider=intensity.cloud_provider or cloud_provider, year=intensity_year
         )
-        self._role = elect_node_owner()
+        self._notes.extend((*intensity.warnings, *resolved_pue.warnings))
+        self._role = elect_node_owner(group=node_group)
         # The node-owner lock must not outlive a tracker that failed here or is never started.
         self._release_role = weakref.finalize(self, self._role.release)
         try:
             self._sensors = self._build_sensors(
                 scope=scope,
+                cpu_request_vcpus=_cpu_request_vcpus(cpu_request_millicores),
                 sysfs_root=Path(sysfs_root or os.environ.get("CARBON_KFP_SYSFS_ROOT") or "/sys"),
                 proc_root=Path(proc_root or os.environ.get("CARBON_KFP_PROC_ROOT") or "/proc"),
                 rapl_dram=rapl_dram,
@@ -290,6 +318,7 @@ class EmissionsTracker:
         self,
         *,
         scope: str,
+        cpu_request_vcpus: float | None,
         sysfs_root: Path,
         proc_root: Path,
         rapl_dram: bool,
@@ -309,25 +338,38 @@ class EmissionsTracker:
         from carbon_kfp.sensors.scope import resolve_scope
 
         owner = self._role.is_owner
-        resolved = resolve_scope(scope, sysfs_root=sysfs_root, proc_root=proc_root)
+        resolved = resolve_scope(
+            scope,
+            sysfs_root=sysfs_root,
+            proc_root=proc_root,
+            cpu_request_vcpus=cpu_request_vcpus,
+        )
         self._scope_kind = resolved.kind
         if not owner and resolved.kind != "process":
-            note = (
+            self._notes.append(
                 f"not the node owner ({self._role.how}): this process's CPU and RAM are in the "
-                f"owner's {resolved.kind} scope, so they are not counted here"
+                f"owner's {resolved.kind} scope, so they are not counted here; the owner measures "
+                "the node's GPUs"
             )
-            return [NullSensor("cpu", note), GpuSensor(measure=False), NullSensor("ram", note)]
+            return [NullSensor("cpu"), NullSensor("gpu"), NullSensor("ram")]
+        if not owner:
+            self._notes.append(
+                f"not the node owner ({self._role.how}): this record has only this process's "
+                "busy CPU time and memory; the owner measures the node's GPUs, RAPL counters and "
+                "idle power"
+            )
+        cpu = CpuSensor(
+            resolved,
+            sysfs_root=sysfs_root,
+            proc_root=proc_root,
+            rapl_dram=rapl_dram,
+            cloud_provider=cloud_provider,
+            charge_idle=owner,
+        )
         return [
-            CpuSensor(
-                resolved,
-                sysfs_root=sysfs_root,
-                proc_root=proc_root,
-                rapl_dram=rapl_dram,
-                cloud_provider=cloud_provider,
-                charge_idle=owner,
-            ),
+            cpu,
             GpuSensor(measure=gpu and owner),
-            RamSensor(resolved),
+            RamSensor(resolved, dram_measured=cpu.measures_dram),
         ]
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -78,7 +78,8 @@ class FakeRaplZone:
         zone: directory name, e.g. ``"intel-rapl:0"`` or ``"intel-rapl:0:0"`` (a subzone).
         name: contents of the ``name`` file (``"package-0"``, ``"dram"``, ``"psys"``...).
         path: the directory.
-        max_energy_range_uj: the counter's modulus. Units: µJ.
+        max_energy_range_uj: the largest value the counter shows (inclusive: it wraps to 0 after
+            it, so its modulus is one more). Units: µJ.
     """
 
     def __init__(self, path: Path, name: str, max_energy_range_uj: int) -> None:
@@ -121,7 +122,7 @@ class FakeRaplCounter:
             raise ValueError(f"mirrored zones must share one max_energy_range_uj, got {ranges}")
         self.zones = list(zones)
         self.max_energy_range_uj = ranges.pop()
-        self.value_uj = start_uj % self.max_energy_range_uj
+        self.value_uj = start_uj % (self.max_energy_range_uj + 1)
         self.total_uj = 0
         self._write()
 
@@ -130,9 +131,10 @@ class FakeRaplCounter:
             zone.write_energy_uj(self.value_uj)
 
     def advance(self, energy_uj: int) -> None:
-        """Add ``energy_uj`` (wrapping at the range) and write every zone. Units: µJ."""
+        """Add ``energy_uj`` (wrapping to 0 after the range's maximum) and write every zone.
+        Units: µJ."""
         self.total_uj += energy_uj
-        self.value_uj = (self.value_uj + energy_uj) % self.max_energy_range_uj
+        self.value_uj = (self.value_uj + energy_uj) % (self.max_energy_range_uj + 1)
         self._write()
 
 
@@ -308,7 +310,7 @@ class FakeHost:
         cpu_max: str = "max 100000",
         memory_max: int | None = None,
         cpuset_cpus: str | None = None,
-        cpu_weight: int = 100,
+        cpu_weight: int = 1,
         parent_cpu_max: str | None = None,
         parent_memory_max: int | None = None,
     ) -> FakeCgroup:
@@ -320,7 +322,7 @@ class FakeHost:
             cpu_max: ``cpu.max`` contents (``"200000 100000"`` = 2 vCPUs).
             memory_max: ``memory.max`` in bytes, or None for ``max``.
             cpuset_cpus: ``cpuset.cpus.effective`` (default: all host CPUs).
-            cpu_weight: ``cpu.weight`` (100 = no Kubernetes request).
+            cpu_weight: ``cpu.weight`` (1 = shares 2: kubelet's value without a CPU request).
             parent_cpu_max, parent_memory_max: limits on the parent cgroup (a pod-level limit).
         """
         mount = self.sysfs_root / "fs" / "cgroup"
@@ -350,7 +352,7 @@ class FakeHost:
         cfs_period_us: int = 100_000,
         memory_limit_bytes: int | None = None,
         cpuset_cpus: str | None = None,
-        cpu_shares: int = 1024,
+        cpu_shares: int = 2,
     ) -> FakeCgroup:
         """Create v1 hierarchies (``cpu,cpuacct``, ``memory``, ``cpuset``) under
         ``<sysfs_root>/fs/cgroup`` with the process in ``path`` in each, plus an empty v2
@@ -362,7 +364,7 @@ class FakeHost:
             memory_limit_bytes: ``memory.limit_in_bytes``; None writes the kernel's "unlimited"
                 9223372036854771712.
             cpuset_cpus: ``cpuset.effective_cpus`` (default: all host CPUs).
-            cpu_shares: ``cpu.shares`` (1024 = no Kubernetes request).
+            cpu_shares: ``cpu.shares`` (2: kubelet's value without a CPU request).
         """
         mount = self.sysfs_root / "fs" / "cgroup"
         relative = path.strip("/").split("/") if path.strip("/") else []

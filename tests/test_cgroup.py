@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from carbon_kfp.sensors import cgroup
 from carbon_kfp.sensors.cgroup import (
     CgroupLimits,
+    WeightReading,
     effective_vcpus,
     has_allocation,
     locate_cgroup,
@@ -22,7 +24,7 @@ from carbon_kfp.sensors.cgroup import (
     read_cpu_usage_s,
     read_limits,
     read_memory_working_set_bytes,
-    weight_to_vcpus,
+    weight_to_cpu_request,
 )
 from tests.fakes_sysfs import GIB, FakeHost
 
@@ -105,18 +107,62 @@ def test_flat_keyed_skips_noise() -> None:
     assert parse_flat_keyed("usage_usec 12\nnr_periods x\n\nsome 1 2\n") == {"usage_usec": 12}
 
 
-@given(millicores=st.integers(2, 256_000))
-def test_weight_inverts_kubelets_request_encoding(millicores: int) -> None:
-    shares = max(2, millicores * 1024 // 1000)
-    weight = 1 + ((shares - 2) * 9999) // 262142  # kubelet / runc, integer arithmetic
-    if weight in (1, 100):
-        # weight 1 (shares 2: under ~0.02 vCPU) is kubelet's "no request"; 100 (about 2.6 vCPUs)
-        # is indistinguishable from the kernel default. Neither says anything.
-        assert weight_to_vcpus(weight) is None
-        return
-    vcpus = weight_to_vcpus(weight)
-    assert vcpus is not None
-    assert vcpus == pytest.approx(millicores / 1000, abs=0.03)
+def runc_weight(shares: int) -> int:
+    """cpu.weight as runc >= 1.3.2 and crun >= 1.23 write it (runc pull request 4785)."""
+    if shares <= 2:
+        return 1
+    if shares >= 262144:
+        return 10000
+    log2 = math.log2(shares)
+    return math.ceil(10 ** ((log2 * log2 + 125 * log2) / 612.0 - 7.0 / 34.0))
+
+
+def legacy_weight(shares: int) -> int:
+    """cpu.weight as older runc (and kubelet's helper) wrote it, in integer arithmetic."""
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def kubelet_shares(millicores: int) -> int:
+    return max(2, millicores * 1024 // 1000)
+
+
+REQUESTS_M = [100, 250, 500, 1000, 1500, 2000, 4000, 8000]
+
+
+def test_the_reference_formulas_give_the_weights_the_issue_names() -> None:
+    assert (runc_weight(1024), runc_weight(2048)) == (100, 174)
+    assert (legacy_weight(1024), legacy_weight(2048)) == (39, 79)
+
+
+@pytest.mark.parametrize("millicores", REQUESTS_M)
+def test_weight_table_current_runtimes(millicores: int) -> None:
+    """runc >= 1.3.2 / crun >= 1.23: the preferred reading is the request (1000m is weight
+    100, which is not "no request" in a Kubernetes container)."""
+    reading = weight_to_cpu_request(runc_weight(kubelet_shares(millicores)), kubernetes=True)
+    assert reading.vcpus == pytest.approx(millicores / 1000, rel=0.05)
+    assert reading.legacy_vcpus is not None and reading.legacy_vcpus > reading.vcpus
+
+
+@pytest.mark.parametrize("millicores", REQUESTS_M)
+def test_weight_table_legacy_runtimes(millicores: int) -> None:
+    """Older runtimes: the legacy reading is the request, and the two readings bracket it."""
+    reading = weight_to_cpu_request(legacy_weight(kubelet_shares(millicores)), kubernetes=True)
+    assert reading.vcpus is not None and reading.legacy_vcpus is not None
+    assert reading.legacy_vcpus == pytest.approx(millicores / 1000, abs=0.03)
+    assert reading.vcpus < millicores / 1000 < reading.legacy_vcpus + 0.03
+
+
+@given(millicores=st.integers(100, 256_000))
+def test_current_formula_inverts_within_5_percent(millicores: int) -> None:
+    reading = weight_to_cpu_request(runc_weight(kubelet_shares(millicores)), kubernetes=True)
+    assert reading.vcpus == pytest.approx(millicores / 1000, rel=0.05)
+
+
+def test_weight_100_and_shares_1024_are_requests_only_in_kubernetes() -> None:
+    assert weight_to_cpu_request(100, kubernetes=False) == WeightReading(None, None)
+    assert weight_to_cpu_request(100, kubernetes=True).vcpus == pytest.approx(1.0, rel=0.01)
+    assert cgroup.shares_to_vcpus(1024, kubernetes=False) is None
+    assert cgroup.shares_to_vcpus(1024, kubernetes=True) == 1.0
 
 
 @given(
@@ -137,10 +183,10 @@ def test_effective_vcpus_never_exceeds_the_host_or_the_cpuset(
 
 
 def test_no_request_encodings_are_not_requests() -> None:
-    assert cgroup.shares_to_vcpus(2) is None
-    assert cgroup.shares_to_vcpus(1024) is None
-    assert cgroup.shares_to_vcpus(512) == 0.5
-    assert weight_to_vcpus(1) is None
+    for kubernetes in (True, False):
+        assert cgroup.shares_to_vcpus(2, kubernetes=kubernetes) is None
+        assert cgroup.shares_to_vcpus(512, kubernetes=kubernetes) == 0.5
+        assert weight_to_cpu_request(1, kubernetes=kubernetes) == WeightReading(None, None)
 
 
 def test_has_allocation() -> None:
@@ -166,7 +212,10 @@ def test_v2_location_limits_and_usage(tmp_path: Path) -> None:
     assert limits.cpu_quota_vcpus == 2.0
     assert limits.cpuset_cpus == 64
     assert limits.memory_limit_bytes == 4 * GIB
-    assert limits.cpu_request_vcpus == pytest.approx(2.0, abs=0.03)
+    assert limits.cpu_request_vcpus == pytest.approx(0.73, abs=0.01)  # 79: current formula
+    assert limits.cpu_request_legacy_vcpus == pytest.approx(2.0, abs=0.03)  # 79: legacy formula
+    stated = read_limits(dirs, cpu_request_vcpus=1.5)
+    assert (stated.cpu_request_vcpus, stated.cpu_request_legacy_vcpus) == (1.5, None)
     ctr.set_cpu_usage_s(12.5)
     ctr.set_memory_usage(3 * GIB, inactive_file_bytes=GIB)
     assert read_cpu_usage_s(dirs) == 12.5
@@ -181,7 +230,7 @@ def test_v1_location_limits_and_usage(tmp_path: Path) -> None:
     limits = read_limits(dirs)
     assert limits.cpu_quota_vcpus == 2.0
     assert limits.memory_limit_bytes == 4 * GIB
-    assert limits.cpu_request_vcpus is None  # shares 1024 is the kernel default
+    assert limits.cpu_request_vcpus is None  # shares 2: kubelet's value without a request
     ctr.set_cpu_usage_s(3.25)
     ctr.set_memory_usage(GIB, inactive_file_bytes=GIB // 4)
     assert read_cpu_usage_s(dirs) == 3.25

@@ -16,6 +16,7 @@ from carbon_kfp import errors
 from carbon_kfp.distributed import (
     JOB_ID_VARS,
     LOCAL_RANK_VARS,
+    NODE_GROUP_ENV,
     NODE_RANK_VARS,
     WORLD_SIZE_VARS,
     NodeRole,
@@ -24,11 +25,12 @@ from carbon_kfp.distributed import (
 )
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
 from carbon_kfp.sensors.base import NullSensor, Reading, Sensor
-from carbon_kfp.sensors.gpu import NVML_MODULE_ENV
+from carbon_kfp.sensors.nvml_devices import NVML_MODULE_ENV
 from tests.fake_nvml import SCRIPT_ENV, FakeGpu, PowerCurve, from_script, script_json
 
 REPO = Path(__file__).resolve().parents[1]
 RANK_VARS = {
+    NODE_GROUP_ENV,
     *LOCAL_RANK_VARS,
     *NODE_RANK_VARS,
     *WORLD_SIZE_VARS,
@@ -39,6 +41,9 @@ RANK_VARS = {
     NVML_MODULE_ENV,
     SCRIPT_ENV,
 }
+
+
+SOLO = "without a world size above 1: measures for itself"
 
 
 def role(node: int | None, local: int | None, world: int | None, owner: bool, how: str) -> NodeRole:
@@ -78,7 +83,16 @@ def role(node: int | None, local: int | None, world: int | None, owner: bool, ho
             {"RANK": "4", "LOCAL_WORLD_SIZE": "4", "NODE_RANK": "7"},
             role(7, 0, None, True, "RANK % LOCAL_WORLD_SIZE"),
         ),
-        ({"LOCAL_RANK": " 0 ", "NODE_RANK": ""}, role(None, 0, None, True, "LOCAL_RANK")),
+        # Rank variables outside a job of several processes elect nothing: each measures itself.
+        (
+            {"LOCAL_RANK": " 3 ", "NODE_RANK": ""},
+            role(None, 3, None, True, f"LOCAL_RANK {SOLO}"),
+        ),
+        (
+            {"SLURM_LOCALID": "0", "SLURM_NTASKS": "1"},
+            role(None, 0, 1, True, f"SLURM_LOCALID {SOLO}"),
+        ),
+        ({}, role(None, None, None, True, "no job or group: measures for itself")),
     ],
 )
 def test_launcher_environments(env: dict[str, str], expected: NodeRole) -> None:
@@ -90,7 +104,12 @@ def test_launcher_environments(env: dict[str, str], expected: NodeRole) -> None:
 
 @pytest.mark.parametrize(
     "env",
-    [{"LOCAL_RANK": "zero"}, {"SLURM_LOCALID": "-1"}, {"RANK": "1", "LOCAL_WORLD_SIZE": "0"}],
+    [
+        {"LOCAL_RANK": "zero"},
+        {"SLURM_LOCALID": "-1"},
+        {"RANK": "1", "LOCAL_WORLD_SIZE": "0"},
+        {"WORLD_SIZE": "two"},
+    ],
 )
 def test_malformed_rank_variables_fail_with_their_name(env: dict[str, str]) -> None:
     name = next(iter(env)) if "LOCAL_WORLD_SIZE" not in env else "LOCAL_WORLD_SIZE"
@@ -111,8 +130,8 @@ def locked_by_someone_else(path: Path) -> bool:
 
 
 def test_lock_owner_holds_the_file_until_released(tmp_path: Path) -> None:
-    first = elect_node_owner({}, lock_dir=tmp_path)
-    path = lock_path({}, tmp_path)
+    first = elect_node_owner({}, group="g", lock_dir=tmp_path)
+    path = lock_path("group-g", tmp_path)
     assert first.is_owner and first.holds_lock
     assert first.how == f"lock {path}"
     assert (first.node_rank, first.local_rank, first.world_size) == (None, None, None)
@@ -125,9 +144,9 @@ def test_lock_owner_holds_the_file_until_released(tmp_path: Path) -> None:
 
 
 def test_second_election_in_the_owning_process_shares_ownership(tmp_path: Path) -> None:
-    path = lock_path({}, tmp_path)
-    with elect_node_owner({}, lock_dir=tmp_path) as outer:
-        inner = elect_node_owner({}, lock_dir=tmp_path)  # e.g. a nested or second tracker
+    path = lock_path("group-g", tmp_path)
+    with elect_node_owner({}, group="g", lock_dir=tmp_path) as outer:
+        inner = elect_node_owner({}, group="g", lock_dir=tmp_path)  # a nested or second tracker
         assert outer.is_owner and inner.is_owner
         inner.release()
         assert locked_by_someone_else(path)  # the outer tracker still owns the node
@@ -136,13 +155,13 @@ def test_second_election_in_the_owning_process_shares_ownership(tmp_path: Path) 
 
 
 def test_forked_child_neither_inherits_nor_breaks_ownership(tmp_path: Path) -> None:
-    path = lock_path({}, tmp_path)
-    with elect_node_owner({}, lock_dir=tmp_path) as parent_role:
+    path = lock_path("group-g", tmp_path)
+    with elect_node_owner({}, group="g", lock_dir=tmp_path) as parent_role:
         pid = os.fork()
         if pid == 0:  # child: a DataLoader worker, say
             code = 1
             try:
-                child_role = elect_node_owner({}, lock_dir=tmp_path)
+                child_role = elect_node_owner({}, group="g", lock_dir=tmp_path)
                 parent_role.release()  # releasing the inherited copy must not unlock the parent
                 code = 0 if not child_role.is_owner else 2
             finally:
@@ -157,14 +176,15 @@ CONTENDER = """
 import sys
 from pathlib import Path
 from carbon_kfp.distributed import elect_node_owner
-print(elect_node_owner({}, lock_dir=Path(sys.argv[1])).is_owner)
+env = dict(arg.split("=", 1) for arg in sys.argv[2:])
+print(elect_node_owner(env, lock_dir=Path(sys.argv[1])).is_owner)
 """
 
 
-def test_another_process_loses_while_the_owner_lives(tmp_path: Path) -> None:
-    def contender() -> str:
+def test_another_process_of_the_group_loses_while_the_owner_lives(tmp_path: Path) -> None:
+    def contender(*env: str) -> str:
         return subprocess.run(
-            [sys.executable, "-c", CONTENDER, str(tmp_path)],
+            [sys.executable, "-c", CONTENDER, str(tmp_path), *env],
             env={**os.environ, "PYTHONPATH": str(REPO)},
             capture_output=True,
             text=True,
@@ -172,20 +192,32 @@ def test_another_process_loses_while_the_owner_lives(tmp_path: Path) -> None:
             check=True,
         ).stdout.strip()
 
-    with elect_node_owner({}, lock_dir=tmp_path):
-        assert contender() == "False"
-    assert contender() == "True"  # released on exit of the with block, and the winner's exit
+    with elect_node_owner({}, group="g", lock_dir=tmp_path):
+        assert contender("CARBON_KFP_NODE_GROUP=g") == "False"
+        assert contender("CARBON_KFP_NODE_GROUP=other") == "True"
+        assert contender() == "True"  # an unrelated process measures for itself
+    assert contender("CARBON_KFP_NODE_GROUP=g") == "True"  # released by the with block
 
 
 def test_lock_is_per_job_and_user(tmp_path: Path) -> None:
     job_a = elect_node_owner({"SLURM_JOB_ID": "12/3"}, lock_dir=tmp_path)
     job_b = elect_node_owner({"SLURM_JOB_ID": "99"}, lock_dir=tmp_path)
     assert job_a.is_owner and job_b.is_owner
-    assert lock_path({"SLURM_JOB_ID": "12/3"}, tmp_path).name == (
-        f"carbon-kfp-node-owner-{os.getuid()}-12_3.lock"
-    )
+    path = tmp_path / f"carbon-kfp-node-owner-{os.getuid()}-job-12_3.lock"
+    assert job_a.how == f"lock {path}" and locked_by_someone_else(path)
     job_a.release()
     job_b.release()
+
+
+def test_explicit_group_wins_over_rank_variables(tmp_path: Path) -> None:
+    env = {"LOCAL_RANK": "1", "WORLD_SIZE": "4", "CARBON_KFP_NODE_GROUP": "from-env"}
+    with elect_node_owner(env, group="mine", lock_dir=tmp_path) as got:
+        assert got.is_owner and got.local_rank == 1  # first of the group, whatever its rank
+        assert got.how == f"lock {lock_path('group-mine', tmp_path)}"
+    with elect_node_owner(env, lock_dir=tmp_path) as got:
+        assert got.how == f"lock {lock_path('group-from-env', tmp_path)}"
+    with pytest.raises(ConfigError, match="node_group=3"):
+        elect_node_owner({}, group=3, lock_dir=tmp_path)  # type: ignore[arg-type]
 
 
 def test_unusable_lock_dir_assumes_owner_and_warns(
@@ -195,7 +227,7 @@ def test_unusable_lock_dir_assumes_owner_and_warns(
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
     with pytest.warns(CarbonKfpWarning, match="cannot open node-owner lock"):
-        got = elect_node_owner({}, lock_dir=not_a_dir)
+        got = elect_node_owner({}, group="g", lock_dir=not_a_dir)
     assert got.is_owner and not got.holds_lock
     assert "assumed owner" in got.how
 
@@ -311,17 +343,16 @@ def test_torchrun_ranks_count_the_node_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_lock_elects_exactly_one_owner_among_four_processes(tmp_path: Path) -> None:
-    results = run_ranks(tmp_path, [{} for _ in range(4)])
+def test_lock_elects_exactly_one_owner_among_four_processes_of_a_group(tmp_path: Path) -> None:
+    results = run_ranks(tmp_path, [{"CARBON_KFP_NODE_GROUP": "node"} for _ in range(4)])
     check_counted_once(results)
-    assert {r["how"] for r in results} == {f"lock {lock_path({}, tmp_path / 'locks')}"}
+    assert {r["how"] for r in results} == {f"lock {lock_path('group-node', tmp_path / 'locks')}"}
 
 
 def test_null_sensor_stands_for_devices_the_owner_measures() -> None:
-    """A non-owner rank in a container the owner already measures records nothing for it, and
-    says why."""
-    note = "not the node owner: the owner's container scope includes this process"
-    sensor: Sensor = NullSensor("cpu", note)
+    """A non-owner rank in a container the owner already measures records nothing for it (the
+    tracker says why)."""
+    sensor: Sensor = NullSensor("cpu")
     assert sensor.name == "cpu"
     sensor.start()
     sensor.sample()
@@ -329,4 +360,4 @@ def test_null_sensor_stands_for_devices_the_owner_measures() -> None:
     sensor.close()
     sensor.close()
     assert sensor.read() == Reading(0.0, "none")
-    assert sensor.warnings() == (note,)
+    assert sensor.warnings() == ()

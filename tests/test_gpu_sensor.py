@@ -20,13 +20,8 @@ from carbon_kfp import errors
 from carbon_kfp.energy import trapezoid_energy_j
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
 from carbon_kfp.sensors.base import METHODS, Reading
-from carbon_kfp.sensors.gpu import (
-    NVML_MODULE_ENV,
-    GpuSensor,
-    model_label,
-    parse_visible_devices,
-    weakest_method,
-)
+from carbon_kfp.sensors.gpu import GpuSensor, model_label, weakest_method
+from carbon_kfp.sensors.nvml_devices import NVML_MODULE_ENV, parse_visible_devices
 from tests.fake_nvml import SCRIPT_ENV, FakeGpu, FakeNvml, PowerCurve, script_json
 from tests.reentry import finishes
 
@@ -201,11 +196,57 @@ def test_power_failure_stops_that_device_without_raising() -> None:
         second = sensor.read()
         sensor.close()
 
-    assert first.method == second.method == "none"
-    assert second.energy_j == first.energy_j > 0  # what was measured stays; nothing is invented
+    # What was measured stays, labelled and bounded by the method that measured it.
+    assert first.method == second.method == "nvml-power"
+    assert second.energy_j == first.energy_j > 0  # nothing is invented after the failure
+    assert second.bounds_j() == pytest.approx((0.9 * second.energy_j, 1.1 * second.energy_j))
     assert len(carbon_warnings(record)) == 2  # counter missing, then power lost: one each
     assert "not measured" in sensor.warnings()[1]
     assert len(fake.calls_named(POWER)) == 6
+
+
+def test_counter_then_power_then_nothing_keeps_each_part_and_its_error() -> None:
+    """counter -> power -> none mid-run: the energy stays, each part keeps its method's error,
+    and the record's interval is not degenerate (it used to collapse to low = mid = high)."""
+    from carbon_kfp.record import Snapshot, build_record
+    from tests.records import make_context
+
+    # Counter calls: 1 probe, 2 start, 3 a good sample, 4 fails. Power calls: the bridge's
+    # first sample, then the thread's, until the 4th fails.
+    gpu = FakeGpu(uuid=UUID_A, curve=PowerCurve.constant(100.0), fail={COUNTER: 4, POWER: 4})
+    fake = FakeNvml([gpu])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        sensor = GpuSensor(nvml=fake)
+        begin = Snapshot(0.0, {"gpu": sensor.read()})
+        sensor.start()
+        time.sleep(0.1)
+        sensor.sample()  # counted by the counter
+        time.sleep(0.1)
+        sensor.sample()  # the counter fails: power sampling takes over
+        wait_for_calls(fake, POWER, 4)  # power fails too
+        time.sleep(0.1)
+        end = Snapshot(1.0, {"gpu": final_reading(sensor)})
+
+    counter_j, power_j = (
+        sensor.device_readings()[0].energy_by_method_j.get(m, 0.0)
+        for m in ("nvml-energy", "nvml-power")
+    )
+    assert counter_j > 0 and power_j > 0
+    reading = end.reading("gpu")
+    assert reading.method == "nvml-power"  # the weakest method that contributed energy
+    assert reading.energy_j == pytest.approx(counter_j + power_j)
+    assert reading.bounds_j() == pytest.approx(
+        (0.95 * counter_j + 0.9 * power_j, 1.05 * counter_j + 1.1 * power_j)
+    )
+    assert len(carbon_warnings(record)) == 2
+    context = make_context(intensity_g_per_kwh=100.0)  # explicit: exact, so the spread is GPU's
+    rec = build_record(context, begin, end, timestamp="t", status="completed")
+    assert rec.gpu_method == "nvml-power"
+    assert rec.emissions_low_kg < rec.emissions_kg < rec.emissions_high_kg
+    assert rec.emissions_high_kg / rec.emissions_kg == pytest.approx(
+        reading.bounds_j()[1] / reading.energy_j
+    )
 
 
 def test_mixed_methods_report_the_weakest() -> None:
@@ -390,8 +431,8 @@ def child_env(**extra: str) -> dict[str, str]:
 
 NO_DRIVER_CHILD = """
 import json, sys
-import carbon_kfp.sensors.gpu as gpu
-gpu.DRIVER_MARKERS = ("/nonexistent/nvidia/version",)  # as on a machine without the driver
+import carbon_kfp.sensors.gpu as gpu, carbon_kfp.sensors.nvml_devices as devices
+devices.DRIVER_MARKERS = ("/nonexistent/nvidia/version",)  # a machine without the driver
 sensor = gpu.GpuSensor()
 sensor.start(); sensor.sample(); reading = sensor.read(); sensor.close()
 print(json.dumps({"pynvml": "pynvml" in sys.modules, "method": reading.method,

@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import carbon_kfp.errors
-from carbon_kfp import intensity, tables
+from carbon_kfp import countries, grid_tables, intensity, tables
 from carbon_kfp.errors import CarbonKfpWarning, ConfigError
 from carbon_kfp.intensity import (
     INTENSITY_SOURCES,
@@ -776,12 +776,12 @@ def test_import_reads_no_file() -> None:
 @pytest.fixture
 def fresh_tables() -> Iterator[None]:
     caches = [
-        intensity._gcp_years,
-        intensity._iso_tables,
-        intensity._owid_series,
-        intensity._owid_series_of,
-        intensity._iso3_named,
-        intensity._legacy_regions,
+        grid_tables.gcp_years,
+        countries._iso_tables,
+        grid_tables.owid_series,
+        grid_tables.owid_series_of,
+        countries.iso3_named,
+        grid_tables.legacy_regions,
     ]
     for cache in caches:
         cache.cache_clear()
@@ -793,64 +793,66 @@ def fresh_tables() -> Iterator[None]:
 def test_tables_are_cached(fresh_tables: None) -> None:
     resolve_intensity(country_iso_code="DEU")
     resolve_intensity(country_iso_code="DEU")
-    info = intensity._owid_series_of.cache_info()
+    info = grid_tables.owid_series_of.cache_info()
     assert (info.misses, info.currsize) == (1, 1)
-    assert intensity._owid_series.cache_info().currsize == 0  # one country parses one country
+    assert grid_tables.owid_series.cache_info().currsize == 0  # one country parses one country
 
 
 def test_a_gcp_region_parses_only_the_countries_it_needs(fresh_tables: None) -> None:
     found = resolve_intensity(cloud_provider="gcp", cloud_region="europe-west2")
     assert (found.country_iso_code, found.country_name) == ("GBR", "United Kingdom")
-    assert intensity._owid_series.cache_info().currsize == 0
+    assert grid_tables.owid_series.cache_info().currsize == 0
 
 
 def test_one_countrys_series_is_the_whole_tables() -> None:
-    every = intensity._owid_series()
+    every = grid_tables.owid_series()
     for code, series in every.items():  # exhaustive: all 200-odd codes and aggregates
-        assert intensity._owid_series_of(code) == series
+        assert grid_tables.owid_series_of(code) == series
 
 
 @given(st.text(max_size=8) | st.sampled_from(["", "US", "USA,", ",USA", "WRL", "OWID", "2024"]))
 def test_a_code_without_a_series_has_none(code: str) -> None:
-    assert intensity._owid_series_of(code) == intensity._owid_series().get(code)
+    assert grid_tables.owid_series_of(code) == grid_tables.owid_series().get(code)
 
 
 def full_name_table() -> dict[str, str]:
     """Every name the tables know, by the precedence ISO < OWID < aliases."""
-    names = {name.lower(): code for code, name in intensity._iso_tables()[1].items()}
-    for code, series in intensity._owid_series().items():
+    names = {name.lower(): code for code, name in countries._iso_tables()[1].items()}
+    for code, series in grid_tables.owid_series().items():
         if not code.startswith("OWID_"):
             names[series.entity.lower()] = code
-    names.update(intensity._COUNTRY_NAME_ALIASES)
+    names.update(countries.COUNTRY_NAME_ALIASES)
     return names
 
 
 def test_each_country_name_resolves_as_in_the_whole_name_table() -> None:
     names = full_name_table()
     legacy = [
-        r.country_name for regions in intensity._legacy_regions().values() for r in regions.values()
+        r.country_name
+        for regions in grid_tables.legacy_regions().values()
+        for r in regions.values()
     ]
     spellings = [*names, *(name.upper() for name in names), *legacy, "", "atlantis", "World"]
     for name in spellings:
-        assert intensity._iso3_named(name) == names.get(name.strip().lower()), name
+        assert countries.iso3_named(name) == names.get(name.strip().lower()), name
 
 
 def test_region_countries_are_the_legacy_tables_by_name() -> None:
     names = full_name_table()
-    for provider, regions in intensity._legacy_regions().items():
+    for provider, regions in grid_tables.legacy_regions().items():
         for region, figure in regions.items():
             expected = names.get(figure.country_name.lower(), figure.table_iso_code)
-            assert figure.country_iso_code == expected
-            if provider == "gcp" and region not in intensity._GCP_REGION_COUNTRY_SUPPLEMENT:
-                assert intensity._gcp_region_country(region) == expected
-    for region, iso3 in intensity._GCP_REGION_COUNTRY_SUPPLEMENT.items():
-        assert intensity._gcp_region_country(region) == iso3
+            assert countries.legacy_region_country(figure) == expected
+            if provider == "gcp" and region not in countries.GCP_REGION_COUNTRY_SUPPLEMENT:
+                assert countries.gcp_region_country(region) == expected
+    for region, iso3 in countries.GCP_REGION_COUNTRY_SUPPLEMENT.items():
+        assert countries.gcp_region_country(region) == iso3
 
 
 def test_malformed_owid_value_names_file_and_line(
     fresh_tables: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    text = f"Entity,Code,Year,{intensity._OWID_VALUE_COLUMN}\nGermany,DEU,2024,3x\n"
+    text = f"Entity,Code,Year,{grid_tables.OWID_VALUE_COLUMN}\nGermany,DEU,2024,3x\n"
     real_read_text = tables.read_text
     monkeypatch.setattr(
         tables, "read_text", lambda path: text if path.startswith("owid/") else real_read_text(path)
@@ -866,7 +868,7 @@ def test_malformed_legacy_row_names_file_and_line(
         "provider,providerName,offsetRatio,region,regionName,country_name,countryIsoCode,state,"
         "city,impact,source,comment\naws,Amazon,0,us-east-1,x\n"
     )
-    monkeypatch.setattr(intensity, "read_text", lambda path: text)
+    monkeypatch.setattr(grid_tables, "read_text", lambda path: text)
     with pytest.raises(DataFileError, match=r"impact_legacy_with_aws_azure.csv line 2: 5 fields"):
         resolve_intensity(cloud_provider="aws", cloud_region="us-east-1")
 

@@ -68,7 +68,7 @@ CODECARBON_3_3_2 = (
     "cpu_utilization_percent",
     "gpu_utilization_percent",
     "ram_utilization_percent",
-    "ram_used_gb",
+    "ram_used_gib",
     "on_cloud",
     "pue",
     "wue",

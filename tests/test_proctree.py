@@ -348,10 +348,10 @@ def test_a_grandchilds_cpu_time_is_kept_once_across_both_exits() -> None:
 
 
 def test_the_process_scope_reads_only_its_proc_root(tmp_path: Path) -> None:
-    from carbon_kfp.sensors.scope import BYTES_PER_GB, ProcessScope, resolve_scope
+    from carbon_kfp.sensors.scope import BYTES_PER_GIB, ProcessScope, resolve_scope
 
     FakeProc(tmp_path, tree_of_three())
     scope = resolve_scope("process", sysfs_root=tmp_path, proc_root=tmp_path, pid=100)
     assert isinstance(scope, ProcessScope) and scope.host_cpus == 1
     assert scope.cpu_time_s() == pytest.approx(500 / HZ)
-    assert scope.memory_used_gb() == pytest.approx(6000 * PAGE / BYTES_PER_GB)
+    assert scope.memory_used_gib() == pytest.approx(6000 * PAGE / BYTES_PER_GIB)

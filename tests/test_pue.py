@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from carbon_kfp import pue as pue_module
 from carbon_kfp.errors import ConfigError
-from carbon_kfp.intensity import YEAR_MAX, YEAR_MIN
 from carbon_kfp.pue import OFF_CLOUD_PUE, PowerUsageEffectiveness, resolve_pue
 from carbon_kfp.tables import DataFileError
+from carbon_kfp.yearly import YEAR_MAX, YEAR_MIN
 
 TABLE = Path(pue_module.__file__).parent / "data" / "compiled" / "cloud_pue_reference.csv"
 OPERATORS = {

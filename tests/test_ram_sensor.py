@@ -12,7 +12,7 @@ from carbon_kfp import errors
 from carbon_kfp.errors import CarbonKfpWarning
 from carbon_kfp.sensors import ram as ram_module
 from carbon_kfp.sensors.base import Reading
-from carbon_kfp.sensors.ram import RamSensor, memory_w_per_gb
+from carbon_kfp.sensors.ram import RamSensor, memory_w_per_gib
 from carbon_kfp.sensors.scope import resolve_scope
 from tests.fakes_sysfs import GIB, FakeHost
 from tests.reentry import finishes, reenter_once
@@ -36,7 +36,7 @@ def timed_run(sensor: RamSensor, between: Callable[[], None]) -> tuple[Reading, 
 
 
 def test_coefficient_is_green_algorithms() -> None:
-    assert memory_w_per_gb() == 0.3725
+    assert memory_w_per_gib() == 0.3725
 
 
 @pytest.mark.parametrize("version", [1, 2])
@@ -155,8 +155,8 @@ def test_read_reentered_from_inside_read_returns_and_integrates_once(
     sensor.start()
     clock.now_s += 10.0
     before = sensor.read()
-    read_used = scope.memory_used_gb
-    nested = reenter_once(sensor, scope, "memory_used_gb")
+    read_used = scope.memory_used_gib
+    nested = reenter_once(sensor, scope, "memory_used_gib")
     clock.now_s += 10.0
     outer = finishes(sensor.read)
     assert nested == [before]
@@ -166,7 +166,38 @@ def test_read_reentered_from_inside_read_returns_and_integrates_once(
         sensor.close()  # the handler stops the tracker mid-read
         return read_used()
 
-    scope.memory_used_gb = closing  # type: ignore[method-assign]
+    scope.memory_used_gib = closing  # type: ignore[method-assign]
     clock.now_s += 10.0
     finishes(sensor.read)
     assert finishes(sensor.read) == outer  # at most the interrupted interval is missing
+
+
+@pytest.mark.parametrize("domain", ["psys", "package-0"])
+def test_ram_is_not_modelled_on_top_of_a_psys_reading(tmp_path: Path, domain: str) -> None:
+    """psys is the whole platform, DRAM included: with psys as the only RAPL domain the record
+    has no modelled RAM on top and says where RAM went; with a package domain RAM is modelled."""
+    from carbon_kfp import EmissionsTracker
+
+    host = FakeHost(tmp_path, cpus=8, memory_bytes=16 * GIB)
+    zone = host.add_rapl_zone("intel-rapl:0", domain)
+    tracker = EmissionsTracker(
+        sysfs_root=host.sysfs_root,
+        proc_root=host.proc_root,
+        scope="machine",
+        carbon_intensity_g_per_kwh=100.0,
+        measure_interval_s=0.05,
+        gpu=False,
+    ).start()
+    for value in range(1, 6):
+        time.sleep(0.03)
+        zone.write_energy_uj(value * 1_000_000)
+    record = tracker.stop()
+
+    assert record.cpu_method == "rapl"
+    if domain == "psys":
+        assert "DRAM included" in record.cpu_model
+        assert (record.ram_method, record.ram_energy_kwh) == ("none", 0.0)
+        assert any("RAM energy is inside the CPU's RAPL reading" in w for w in record.warnings)
+    else:
+        assert record.ram_method == "constant"
+        assert record.ram_power_w == pytest.approx(16 * 0.3725, rel=1e-3)

@@ -406,6 +406,12 @@ def test_window_spanning_a_mid_run_failure_is_rapl_before_plus_model_after(
     model_after_j = 64 * low * 3 + 6 * (high - low)  # 3 s, 6 CPU-s since that sample
     assert end.energy_j - begin.energy_j == pytest.approx(rapl_before_j + model_after_j)
     assert "rapl package-0 for the first 3 s" in end.model
+    # Each part keeps its own method's error: RAPL's 10 % on the 150 J it measured, the model's
+    # 30 % on the rest; the window's bounds are the differences of the cumulative ones.
+    model_j = end.energy_j - 150.0
+    assert end.bounds_j() == pytest.approx((135.0 + 0.7 * model_j, 165.0 + 1.3 * model_j))
+    window_low = end.bounds_j()[0] - begin.bounds_j()[0]
+    assert window_low == pytest.approx(0.9 * rapl_before_j + 0.7 * model_after_j)
     sensor.close()
     assert sensor.read() == end  # nothing moved since: close() freezes the same value
 
@@ -561,8 +567,9 @@ def test_container_on_a_busy_host_pays_its_share_not_the_socket(tmp_path: Path) 
 
     sample_run(sensor, tick)
     reading = sensor.read()
-    assert reading.method == "rapl"
+    assert reading.method == "rapl-share"  # not RAPL's own 10 %: the split adds its error
     assert "container share" in reading.model
+    assert reading.bounds_j() == pytest.approx((0.8 * reading.energy_j, 1.2 * reading.energy_j))
     # Idle share 2/64 by allocation and load share 0.02/0.64 by CPU time: 2/64 either way.
     assert reading.energy_j == pytest.approx(socket.total_uj / 1e6 * 2 / 64, rel=0.01)
     assert reading.capacity == 2
@@ -580,3 +587,16 @@ def test_container_alone_on_an_idle_host_never_pays_the_whole_socket(tmp_path: P
     charged = sensor.read().energy_j
     socket_j = socket.total_uj / 1e6
     assert socket_j * 2 / 64 <= charged < 0.9 * socket_j
+
+
+def test_the_range_maximum_is_a_valid_reading_and_wraps_to_zero(tmp_path: Path) -> None:
+    """``max_energy_range_uj`` is inclusive: a counter at it is valid, and the next µJ reads 0
+    (modulus max + 1)."""
+    host = FakeHost(tmp_path)
+    zone = host.add_rapl_zone("intel-rapl:0", "package-0", max_energy_range_uj=1000)
+    zone.write_energy_uj(1000)
+    meter = RaplMeter(host.sysfs_root, include_dram=False)
+    meter.start(0.0)  # the maximum itself: no "outside its range"
+    zone.write_energy_uj(4)  # 1000 -> 1001 = 0 -> 4: five µJ
+    meter.sample(1.0)
+    assert meter.raw_energy_j() * 1e6 == pytest.approx(5)

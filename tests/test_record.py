@@ -114,7 +114,7 @@ def test_item15_parse_record_round_trips_and_fills_defaults() -> None:
         del older[name]
     parsed = parse_record(older)
     assert (parsed.epochs_completed, parsed.warnings, parsed.comparisons_kg) == (0, (), {})
-    assert parse_record(_record_json(ram_used_gb=None, node_rank=None)).ram_used_gb is None
+    assert parse_record(_record_json(ram_used_gib=None, node_rank=None)).ram_used_gib is None
     assert parse_record(_record_json(duration_s=2)).duration_s == 2.0
 
 
@@ -128,7 +128,7 @@ def test_item15_parse_record_round_trips_and_fills_defaults() -> None:
         ("cpu_energy_kwh", -1e-9, "is -1e-09"),
         ("duration_s", "12", "is a JSON string; expected a finite number >= 0"),
         ("pue", True, "is a JSON boolean; expected a finite number >= 0"),
-        ("ram_used_gb", -1.0, "is -1.0"),
+        ("ram_used_gib", -1.0, "is -1.0"),
         ("warnings", "abc", "is 'abc'; expected a JSON array of strings"),
         ("warnings", ["ok", 3], "is ['ok', 3]; expected a JSON array of strings"),
         ("comparisons_kg", {"codecarbon": None}, "entry 'codecarbon' is a JSON null"),
@@ -160,3 +160,12 @@ def test_item15_every_record_field_has_a_check() -> None:
     from carbon_kfp.record import _FIELD_CHECKS
 
     assert {str(spec.type) for spec in dataclasses.fields(EmissionsRecord)} <= set(_FIELD_CHECKS)
+
+
+def test_records_written_with_gb_names_still_load_as_gib() -> None:
+    record = make_record()
+    old = record.to_dict()
+    old["ram_total_size_gb"] = old.pop("ram_total_size_gib")
+    old["ram_used_gb"] = old.pop("ram_used_gib")
+    assert EmissionsRecord.from_dict(old) == record
+    assert parse_record(old) == record

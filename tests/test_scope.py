@@ -17,10 +17,11 @@ from carbon_kfp.errors import CarbonKfpWarning, ConfigError
 from carbon_kfp.sensors import scope as scope_module
 from carbon_kfp.sensors.proctree import TreeUsage
 from carbon_kfp.sensors.scope import (
-    BYTES_PER_GB,
+    BYTES_PER_GIB,
     ContainerScope,
     MachineScope,
     ProcessScope,
+    cpu_request_vcpus,
     parse_meminfo,
     parse_proc_stat,
     read_host_cpu_times,
@@ -82,8 +83,8 @@ def test_v2_container_2_vcpus_4_gib_of_a_big_host(tmp_path: Path) -> None:
     assert isinstance(scope, ContainerScope)
     assert scope.kind == "container"
     assert scope.vcpus == 2.0
-    assert scope.memory_gb == 4.0  # GiB: a 4 GiB limit reads 4
-    assert BYTES_PER_GB == 2**30
+    assert scope.memory_gib == 4.0  # GiB: a 4 GiB limit reads 4
+    assert BYTES_PER_GIB == 2**30
     assert scope.memory_source == "cgroup-limit"
     assert scope.host_cpus == 64
     assert "cgroup v2" in scope.detail and "cpu-quota" in scope.detail
@@ -94,12 +95,12 @@ def test_v1_container_2_vcpus_4_gib_of_a_big_host(tmp_path: Path) -> None:
     ctr = host.add_cgroup_v1(cfs_quota_us=200_000, memory_limit_bytes=4 * GIB)
     scope = resolve(host)
     assert scope.kind == "container"
-    assert (scope.vcpus, scope.memory_gb, scope.memory_source) == (2.0, 4.0, "cgroup-limit")
+    assert (scope.vcpus, scope.memory_gib, scope.memory_source) == (2.0, 4.0, "cgroup-limit")
     ctr.set_cpu_usage_s(7.5)
     ctr.set_memory_usage(GIB)
     assert scope.cpu_time_s() == 7.5
-    assert scope.memory_used_gb() == 1.0
-    assert scope.memory_gb == 4.0  # the limit, not the use
+    assert scope.memory_used_gib() == 1.0
+    assert scope.memory_gib == 4.0  # the limit, not the use
 
 
 def test_quota_is_capped_by_the_cpuset(tmp_path: Path) -> None:
@@ -110,11 +111,52 @@ def test_quota_is_capped_by_the_cpuset(tmp_path: Path) -> None:
 
 def test_request_only_pod_is_a_container_with_its_request(tmp_path: Path) -> None:
     host = FakeHost(tmp_path, cpus=64)
-    host.add_cgroup_v2(cpu_weight=20)  # kubelet's weight for a 500m request
+    host.add_cgroup_v2(cpu_weight=59)  # a 500m request as runc >= 1.3.2 writes it
     scope = resolve(host)
     assert scope.kind == "container"
-    assert scope.vcpus == pytest.approx(0.5, abs=0.03)
+    assert scope.vcpus == pytest.approx(0.5, rel=0.02)
     assert "cpu-request" in scope.detail
+
+
+@pytest.mark.parametrize(("weight", "current", "legacy"), [(174, 2.0, 4.43), (79, 0.73, 2.0)])
+def test_a_request_read_two_ways_carries_both(
+    tmp_path: Path, weight: int, current: float, legacy: float
+) -> None:
+    """2000m is weight 174 now and 79 before runc 1.3.2: a weight alone cannot say which, so the
+    current reading is used and the range spans the legacy one, with a note."""
+    host = FakeHost(tmp_path, cpus=64)
+    host.add_cgroup_v2(cpu_weight=weight)
+    scope = resolve(host)
+    assert scope.vcpus == pytest.approx(current, abs=0.01)
+    assert scope.vcpus_range == pytest.approx((current, legacy), abs=0.01)
+    [note] = scope.notes
+    assert "CARBON_KFP_CPU_REQUEST_MILLICORES" in note and "cpu_request_millicores" in note
+
+
+@pytest.mark.parametrize("weight", [174, 79])
+def test_request_equal_to_limit_is_unchanged(tmp_path: Path, weight: int) -> None:
+    """A Guaranteed-style pod (request = limit = 2000m) is sized by its quota, whichever
+    runtime wrote the weight: no range, no note."""
+    host = FakeHost(tmp_path, cpus=64)
+    host.add_cgroup_v2(cpu_max="200000 100000", cpu_weight=weight)
+    scope = resolve(host)
+    assert (scope.vcpus, scope.vcpus_range, scope.notes) == (2.0, (2.0, 2.0), ())
+
+
+def test_stated_request_removes_the_doubt(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path, cpus=64)
+    host.add_cgroup_v2(cpu_weight=79)
+    scope = resolve_scope("auto", **host.roots(), cpu_request_vcpus=cpu_request_vcpus("2000"))
+    assert (scope.vcpus, scope.vcpus_range, scope.notes) == (2.0, (2.0, 2.0), ())
+
+
+@pytest.mark.parametrize("bad", ["2", "2.5", "-100", "", "0", 0, 1.5, True, None])
+def test_stated_request_must_be_whole_millicores(bad: object) -> None:
+    if bad == "2":
+        assert cpu_request_vcpus(bad) == 0.002  # millicores, as the downward API with 1m writes
+        return
+    with pytest.raises(ConfigError, match=r"cpu_request_millicores=.*millicores > 0"):
+        cpu_request_vcpus(bad)
 
 
 def test_memory_limit_above_host_uses_the_working_set(tmp_path: Path) -> None:
@@ -123,10 +165,10 @@ def test_memory_limit_above_host_uses_the_working_set(tmp_path: Path) -> None:
     ctr.set_memory_usage(2 * GIB, inactive_file_bytes=GIB)
     scope = resolve(host)
     assert scope.memory_source == "cgroup-usage"
-    assert scope.memory_gb == 1.0  # never the host's 16 GiB
+    assert scope.memory_gib == 1.0  # never the host's 16 GiB
     ctr.set_memory_usage(3 * GIB)
-    assert scope.memory_used_gb() == 3.0
-    assert scope.memory_gb == 3.0
+    assert scope.memory_used_gib() == 3.0
+    assert scope.memory_gib == 3.0
 
 
 def test_unlimited_cgroup_resolves_to_the_process(tmp_path: Path) -> None:
@@ -137,12 +179,19 @@ def test_unlimited_cgroup_resolves_to_the_process(tmp_path: Path) -> None:
     assert scope.memory_source == "process-rss"
 
 
-def test_explicit_container_without_limits_warns_about_host_cpus(tmp_path: Path) -> None:
+def test_explicit_container_without_limits_notes_the_host_cpus(tmp_path: Path) -> None:
+    """The note goes to the record (through the CPU sensor), not only to the log."""
+    from carbon_kfp.sensors.cpu import CpuSensor
+
     host = FakeHost(tmp_path, cpus=64)
     host.add_cgroup_v2()
-    with pytest.warns(CarbonKfpWarning, match="all 64 host CPUs"):
-        scope = resolve(host, "container")
+    scope = resolve(host, "container")
     assert scope.kind == "container" and scope.vcpus == 64
+    [note] = scope.notes
+    assert "all 64 host CPUs" in note
+    with pytest.warns(CarbonKfpWarning, match="all 64 host CPUs"):
+        sensor = CpuSensor(scope, sysfs_root=host.sysfs_root, proc_root=host.proc_root)
+    assert sensor.warnings() == (note,)
 
 
 def test_no_cgroup_is_process_for_auto_and_an_error_for_container(tmp_path: Path) -> None:
@@ -170,11 +219,11 @@ def test_machine_scope_reads_the_host(tmp_path: Path) -> None:
     host.set_host_cpu_seconds(10.0, idle_s=70.0)
     scope = resolve(host, "machine")
     assert isinstance(scope, MachineScope)
-    assert (scope.vcpus, scope.memory_gb, scope.memory_source) == (8.0, 32.0, "host-total")
+    assert (scope.vcpus, scope.memory_gib, scope.memory_source) == (8.0, 32.0, "host-total")
     assert scope.cpu_time_s() == pytest.approx(10.0)
     host.add_host_cpu_seconds(2.5)
     assert scope.cpu_time_s() == pytest.approx(12.5)
-    assert scope.memory_used_gb() == pytest.approx(16.0)
+    assert scope.memory_used_gib() == pytest.approx(16.0)
 
 
 def test_real_host_figures_are_sane() -> None:
@@ -205,9 +254,9 @@ def test_process_tree_counts_reaped_children_and_never_decreases() -> None:
 
 def test_process_rss_is_the_tree_not_the_host() -> None:
     scope = resolve_scope("process")
-    used = scope.memory_used_gb()
+    used = scope.memory_used_gib()
     assert 0.001 < used < 4.0
-    assert scope.memory_gb == used
+    assert scope.memory_gib == used
 
 
 def test_cpu_then_memory_on_one_tick_walk_the_tree_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -221,16 +270,16 @@ def test_cpu_then_memory_on_one_tick_walk_the_tree_once(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(scope._tree, "usage", counted_walk)
     scope.cpu_time_s()
-    scope.memory_used_gb()
+    scope.memory_used_gib()
     assert len(walks) == 1  # the CPU sensor's walk answered the RAM sensor
-    scope.memory_used_gb()
+    scope.memory_used_gib()
     assert len(walks) == 2  # once only
     scope.cpu_time_s()
     scope.cpu_time_s()
     assert len(walks) == 4  # CPU time, cumulative, always walks
     monkeypatch.setattr(scope_module, "SHARED_WALK_S", -1.0)
     scope.cpu_time_s()
-    scope.memory_used_gb()
+    scope.memory_used_gib()
     assert len(walks) == 6  # a walk older than SHARED_WALK_S answers nothing more
 
 

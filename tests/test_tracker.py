@@ -20,6 +20,7 @@ import pytest
 
 from carbon_kfp import ConfigError, EmissionsTracker, track_emissions
 from carbon_kfp import tracker as tracker_module
+from carbon_kfp.errors import CarbonKfpWarning
 
 FAST = {"measure_interval_s": 0.05, "carbon_intensity_g_per_kwh": 400.0, "scope": "process"}
 FAST_NO_LOCATION = {"measure_interval_s": 0.05}
@@ -297,15 +298,36 @@ def test_budget_that_could_never_fire_is_rejected(kwargs, named: str) -> None:
         EmissionsTracker(carbon_intensity_g_per_kwh=100.0, **kwargs)
 
 
-def test_failed_construction_releases_the_node_owner_lock(tmp_path: Path) -> None:
+def test_failed_construction_releases_the_node_owner_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from carbon_kfp.distributed import elect_node_owner
 
+    monkeypatch.setenv("CARBON_KFP_NODE_GROUP", f"release-test-{os.getpid()}")
     with pytest.raises(ConfigError):
         EmissionsTracker(carbon_intensity_g_per_kwh=100.0, scope="contianer")
     code = "from carbon_kfp.distributed import elect_node_owner; print(elect_node_owner().is_owner)"
     other = run_python(code)
     assert other.stdout.strip() == "True", other.stderr
     elect_node_owner().release()
+
+
+def test_non_owner_says_so_in_the_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbon_kfp.distributed import elect_node_owner
+
+    monkeypatch.setenv("CARBON_KFP_NODE_GROUP", f"non-owner-test-{os.getpid()}")
+    code = """
+        from carbon_kfp import EmissionsTracker
+        t = EmissionsTracker(carbon_intensity_g_per_kwh=100.0, scope="process").start()
+        record = t.stop()
+        print(record.node_owner, record.gpu_method, *record.warnings, sep="\\n")
+        """
+    with elect_node_owner() as owner:  # this process, say, is the first of the group
+        assert owner.is_owner
+        other = run_python(code)
+    lines = other.stdout.splitlines()
+    assert lines[:2] == ["False", "none"], other.stderr
+    assert any(line.startswith("not the node owner (lock ") for line in lines[2:])
 
 
 def test_warnings_as_errors_never_break_stop(tmp_path: Path) -> None:
@@ -361,3 +383,23 @@ def test_sigterm_inside_a_sensor_read_still_writes_the_record(tmp_path: Path) ->
         child.kill()
     statuses = [row["status"] for row in csv.DictReader((tmp_path / "emissions.csv").open())]
     assert "interrupted" in statuses
+
+
+def test_intensity_and_pue_warnings_reach_the_record(fresh_warn_once: None) -> None:
+    """A legacy AWS figure, and a year neither table has, are in record.warnings (and so in the
+    kpi_co2 JSON), not only in the log."""
+    with pytest.warns(CarbonKfpWarning):
+        tracker = EmissionsTracker(cloud_provider="aws", cloud_region="us-east-1", scope="process")
+    record = tracker.start().stop()
+    assert any("CodeCarbon's legacy table" in w for w in record.warnings)
+    assert "CodeCarbon's legacy table" in record.to_json()
+
+    with pytest.warns(CarbonKfpWarning):
+        tracker = EmissionsTracker(
+            cloud_provider="gcp", cloud_region="us-central1", intensity_year=2100, scope="process"
+        )
+    record = tracker.start().stop()
+    assert record.intensity_year is not None and record.intensity_year < 2100
+    year_notes = [w for w in record.warnings if "no figure for 2100" in w]
+    assert len(year_notes) == 2  # grid intensity and PUE, by the one year rule
+    assert any("grid intensity" in w for w in year_notes) and any("PUE" in w for w in year_notes)

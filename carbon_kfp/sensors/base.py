@@ -15,15 +15,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from carbon_kfp.errors import warn_once
+from carbon_kfp.uncertainty import method_bounds_j
+
 Method = Literal[
-    "rapl",  # RAPL powercap counters (CPU package / dram)
+    "rapl",  # RAPL powercap counters (CPU package / dram / psys) of the whole machine
+    "rapl-share",  # a container's or process's share of RAPL energy (idle by allocation, load
+    # by CPU time)
     "nvml-energy",  # NVML total-energy counter (Volta and newer)
     "nvml-power",  # NVML power sampled at >= 10 Hz, trapezoid-integrated
     "cgroup-model",  # cgroup CPU time x per-vCPU watts (container scope)
     "process-model",  # process-tree CPU time x per-vCPU watts
     "machine-model",  # whole-machine CPU time x per-vCPU watts
     "tdp-model",  # CPU time x TDP per thread of a known CPU model
-    "constant",  # a documented constant (e.g. RAM W/GB x allocated GB)
+    "constant",  # a documented constant (e.g. RAM W per GiB x allocated GiB)
     "none",  # nothing to measure (e.g. no GPU)
 ]
 
@@ -37,11 +42,14 @@ class Reading:
     Attributes:
         energy_j: energy used since ``start()``. Units: J. Never negative, never NaN.
         method: how ``energy_j`` was obtained (see :data:`Method`).
-        capacity: what the scope is allocated: vCPUs for ``cpu``, GB for ``ram``, devices for
+        capacity: what the scope is allocated: vCPUs for ``cpu``, GiB for ``ram``, devices for
             ``gpu``. Units: per device class, as named.
         model: human-readable device model ("Intel(R) Xeon(R) CPU @ 2.20GHz", "Tesla T4"), or "".
         utilization_percent: mean utilisation of ``capacity`` since ``start()``, 0-100, if known.
-        used: amount in use at the last sample (GB for ``ram``), if known.
+        used: amount in use at the last sample (GiB for ``ram``), if known.
+        low_j, high_j: cumulative bounds of ``energy_j`` since ``start()`` where the method's
+            relative error alone would be wrong (mixed methods, an allocation read two ways);
+            ``None`` for ``energy_j × (1 ∓ error of method)``. Units: J. See :meth:`bounds_j`.
     """
 
     energy_j: float
@@ -50,6 +58,17 @@ class Reading:
     model: str = ""
     utilization_percent: float | None = None
     used: float | None = None
+    low_j: float | None = None
+    high_j: float | None = None
+
+    def bounds_j(self) -> tuple[float, float]:
+        """Cumulative ``(low_j, high_j)`` of ``energy_j`` (see
+        :mod:`carbon_kfp.uncertainty`). Units: J."""
+        low_j, high_j = method_bounds_j(self.energy_j, self.method)
+        return (
+            low_j if self.low_j is None else self.low_j,
+            high_j if self.high_j is None else self.high_j,
+        )
 
 
 class Sensor(Protocol):
@@ -81,17 +100,15 @@ class NullSensor:
 
     E.g. a rank that does not own its node inside a container whose cgroup the node owner
     already measures: counting the container again here would count it twice. Every reading is
-    ``Reading(0.0, "none")``; :meth:`warnings` returns ``(note,)`` so the record says why.
+    ``Reading(0.0, "none")`` and it has no warnings of its own: the tracker that chose it says
+    why in the record.
 
     Args:
         name: the device class it stands for: ``"cpu"``, ``"gpu"`` or ``"ram"``.
-        note: one line for the record, e.g. "not the node owner: the owner's container scope
-            includes this process".
     """
 
-    def __init__(self, name: str, note: str) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.note = note
 
     def start(self) -> None:
         """Nothing to baseline."""
@@ -107,8 +124,29 @@ class NullSensor:
         """Nothing to release."""
 
     def warnings(self) -> tuple[str, ...]:
-        """The note given at construction."""
-        return (self.note,)
+        """Nothing: the tracker explains the stand-in."""
+        return ()
+
+
+class WarningLog:
+    """A sensor's warnings for the record: each message kept once, in order, and warned once
+    through :func:`carbon_kfp.errors.warn_once` (which never raises). Callers hold the sensor's
+    lock; :meth:`messages` is what ``Sensor.warnings()`` returns."""
+
+    __slots__ = ("_messages",)
+
+    def __init__(self) -> None:
+        self._messages: list[str] = []
+
+    def add(self, message: str) -> None:
+        """Keep ``message`` (once) and warn it (once per process)."""
+        if message not in self._messages:
+            self._messages.append(message)
+        warn_once(message)
+
+    def messages(self) -> tuple[str, ...]:
+        """Every message so far, in the order first added."""
+        return tuple(self._messages)
 
 
 class CallDepth:

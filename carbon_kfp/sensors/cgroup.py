@@ -13,6 +13,7 @@ Units: CPU time in seconds, memory in bytes, CPU allocations in vCPUs (logical C
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +26,15 @@ N = TypeVar("N", int, float)
 # (9223372036854771712 on 4 KiB pages); anything this large is not a real limit.
 V1_UNLIMITED_BYTES = 2**62
 V2_DEFAULT_PERIOD_US = 100_000
-# Kubernetes writes a CPU request as v1 cpu.shares = millicores * 1024 / 1000 and converts shares
-# to a v2 cpu.weight with weight = 1 + (shares - 2) * 9999 / 262142 (runc / kubelet). The kernel
-# defaults (no request) are shares 1024 and weight 100.
+# Kubernetes writes a CPU request as v1 cpu.shares = millicores * 1024 / 1000 (at least 2, its
+# value for a container without a request); the OCI runtime converts shares to a v2 cpu.weight
+# (see weight_to_cpu_request). The kernel defaults, when nothing set them, are shares 1024 and
+# weight 100, which in a Kubernetes container are a 1000m request instead.
 V1_DEFAULT_SHARES = 1024
-V1_MIN_SHARES = 2  # kubelet's value for a container without a CPU request
+V1_MIN_SHARES = 2
 V2_DEFAULT_WEIGHT = 100
+V2_MAX_WEIGHT = 10_000
+MAX_SHARES = 262_144
 SHARES_PER_VCPU = 1024
 
 _V1_CPU_MOUNTS = ("cpu", "cpu,cpuacct", "cpuacct,cpu")
@@ -155,28 +159,57 @@ def parse_memory_limit(text: str) -> int | None:
     return None if limit >= V1_UNLIMITED_BYTES else limit
 
 
-def shares_to_vcpus(shares: int) -> float | None:
-    """vCPUs requested, from v1 ``cpu.shares``.
+def shares_to_vcpus(shares: int, *, kubernetes: bool) -> float | None:
+    """vCPUs requested, from v1 ``cpu.shares``. Pure.
 
-    None for the kernel default 1024 and for kubelet's 2 (a container without a CPU request),
-    which say nothing about the allocation.
+    None for 2 (kubelet's value without a CPU request) and, outside Kubernetes, for the kernel
+    default 1024; in a Kubernetes container 1024 is a 1000m request.
     """
-    if shares <= V1_MIN_SHARES or shares == V1_DEFAULT_SHARES:
+    if shares <= V1_MIN_SHARES or (shares == V1_DEFAULT_SHARES and not kubernetes):
         return None
     return shares / SHARES_PER_VCPU
 
 
-def weight_to_vcpus(weight: int) -> float | None:
-    """vCPUs requested, from v2 ``cpu.weight``.
+@dataclass(frozen=True)
+class WeightReading:
+    """A v2 ``cpu.weight`` read as a CPU request, by the two runtime formulas in use.
 
-    Inverts kubelet's ``weight = 1 + (shares - 2) * 9999 / 262142``; exact to about 26 shares
-    (0.03 vCPU), the rounding of that integer formula. None for the kernel default 100 and for
-    weight 1 (shares 2: no CPU request).
+    Attributes:
+        vcpus: the request under the current formula (runc >= 1.3.2, crun >= 1.23), or None when
+            the weight says nothing. Units: vCPUs.
+        legacy_vcpus: the request under the linear formula of older runtimes, or None. Units:
+            vCPUs.
     """
-    if weight <= 1 or weight == V2_DEFAULT_WEIGHT:
-        return None
-    shares = 2 + (weight - 1) * 262142 / 9999
-    return shares / SHARES_PER_VCPU
+
+    vcpus: float | None
+    legacy_vcpus: float | None
+
+
+def weight_to_cpu_request(weight: int, *, kubernetes: bool) -> WeightReading:
+    """The CPU request a v2 ``cpu.weight`` encodes, read by both runtime formulas. Pure.
+
+    Kubernetes writes ``shares = millicores * 1024 / 1000``; the runtime turns shares into a
+    weight, and the weight alone cannot say which runtime wrote it:
+
+    - current (runc pull request 4785, runc >= 1.3.2, crun >= 1.23): with ``l = log2(shares)``,
+      ``weight = ceil(10 ** ((l**2 + 125 l) / 612 - 7/34))``, a quadratic in log space through
+      (2, 1), (1024, 100) and (262144, 10000). Inverted here at ``weight - 0.5`` (the middle of
+      the values the ceiling maps to ``weight``): within 4 % at 100m, 0.1 % from 1000m up.
+    - legacy (older runc, kubelet's own helper): ``weight = 1 + (shares - 2) * 9999 / 262142``
+      (integer division); inverted exactly to about 26 shares (0.03 vCPU).
+
+    So a 1000m request reads as weight 100 now (39 before) and 2000m as 174 (79 before), and
+    174 read the legacy way is 4.43 vCPU. Weight 1 (shares 2) is no request either way; outside
+    Kubernetes, 100 is the kernel default (no request).
+    """
+    if weight <= 1 or (weight == V2_DEFAULT_WEIGHT and not kubernetes):
+        return WeightReading(None, None)
+    weight = min(weight, V2_MAX_WEIGHT)
+    exponent = math.log10(weight - 0.5) + 7 / 34
+    log2_shares = (-125 + math.sqrt(125**2 + 4 * 612 * exponent)) / 2
+    shares = min(2**log2_shares, MAX_SHARES)
+    legacy_shares = 2 + (weight - 1) * 262142 / 9999
+    return WeightReading(shares / SHARES_PER_VCPU, legacy_shares / SHARES_PER_VCPU)
 
 
 # --------------------------------------------------------------------------- location
@@ -283,15 +316,18 @@ class CgroupLimits:
     Attributes:
         cpu_quota_vcpus: CFS quota / period, in vCPUs, or None when unlimited.
         cpuset_cpus: number of CPUs in the effective cpuset, or None when unknown.
-        cpu_request_vcpus: vCPUs requested (cpu.shares / cpu.weight, Kubernetes' encoding), or
-            None for the kernel default.
+        cpu_request_vcpus: vCPUs requested (cpu.shares / cpu.weight, Kubernetes' encoding, read
+            by the current runtime formula; or given explicitly), or None when nothing says.
         memory_limit_bytes: memory limit in bytes, or None when unlimited. Units: bytes.
+        cpu_request_legacy_vcpus: the same ``cpu.weight`` read by the legacy runtime formula
+            (:func:`weight_to_cpu_request`), or None (v1, no request, or an explicit request).
     """
 
     cpu_quota_vcpus: float | None
     cpuset_cpus: int | None
     cpu_request_vcpus: float | None
     memory_limit_bytes: int | None
+    cpu_request_legacy_vcpus: float | None = None
 
 
 def _read_parsed(path: Path, parse: Callable[[str], T]) -> T | None:
@@ -324,10 +360,21 @@ def _quota_vcpus(directory: Path, version: int) -> float | None:
     return quota_us / period_us
 
 
-def read_limits(dirs: CgroupDirs) -> CgroupLimits:
-    """Read the CPU and memory allocation of a cgroup; unreadable files count as "no limit"."""
+def read_limits(
+    dirs: CgroupDirs, *, kubernetes: bool = False, cpu_request_vcpus: float | None = None
+) -> CgroupLimits:
+    """Read the CPU and memory allocation of a cgroup; unreadable files count as "no limit".
+
+    Args:
+        dirs: the cgroup's directories.
+        kubernetes: whether the cgroup is a Kubernetes container's, where ``cpu.weight`` 100 and
+            ``cpu.shares`` 1024 are a 1000m request rather than the kernel default.
+        cpu_request_vcpus: the CPU request as the user states it (e.g. from the downward API);
+            replaces what ``cpu.weight`` / ``cpu.shares`` say. Units: vCPUs.
+    """
     quota: float | None = None
-    request: float | None = None
+    request: float | None = cpu_request_vcpus
+    legacy: float | None = None
     cpuset: int | None = None
     memory: int | None = None
 
@@ -335,8 +382,12 @@ def read_limits(dirs: CgroupDirs) -> CgroupLimits:
         quota = _tightest(_quota_vcpus(directory, dirs.version) for directory in _chain(dirs.cpu))
         weight_file = "cpu.weight" if dirs.version == 2 else "cpu.shares"
         weight = _read_parsed(dirs.cpu[1] / weight_file, int)
-        if weight is not None:
-            request = weight_to_vcpus(weight) if dirs.version == 2 else shares_to_vcpus(weight)
+        if weight is not None and request is None:
+            if dirs.version == 2:
+                reading = weight_to_cpu_request(weight, kubernetes=kubernetes)
+                request, legacy = reading.vcpus, reading.legacy_vcpus
+            else:
+                request = shares_to_vcpus(weight, kubernetes=kubernetes)
 
     if dirs.cpuset is not None:
         names = (
@@ -362,6 +413,7 @@ def read_limits(dirs: CgroupDirs) -> CgroupLimits:
         cpuset_cpus=cpuset,
         cpu_request_vcpus=request,
         memory_limit_bytes=memory,
+        cpu_request_legacy_vcpus=legacy,
     )
 
 

@@ -1,10 +1,18 @@
 """CPU energy of a scope: RAPL counters when readable, else a CPU-time power model (DESIGN §2).
 
-RAPL measures whole sockets. For a container or process scope each interval's socket energy is
-split with :func:`scope_share`: the idle part by the scope's share of the host's CPUs, the load
-part by its share of the host's busy CPU-seconds (``<proc_root>/stat``), the two parts weighted as
-the linear power model predicts for that interval. So a 2-vCPU container on an idle 64-CPU host
-pays for 2/64 of the idle power plus the load it added, never for the whole socket.
+RAPL measures whole sockets (method ``rapl`` for the machine scope). For a container or process
+scope each interval's socket energy is split with :func:`scope_share`: the idle part by the
+scope's share of the host's CPUs, the load part by its share of the host's busy CPU-seconds
+(``<proc_root>/stat``), the two parts weighted as the linear power model predicts for that
+interval. So a 2-vCPU container on an idle 64-CPU host pays for 2/64 of the idle power plus the
+load it added, never for the whole socket. Such a share is method ``rapl-share``, with its own
+error (:mod:`carbon_kfp.uncertainty`). When the summed domains include DRAM (``psys`` alone, or
+``dram`` with ``rapl_dram=True``), :meth:`CpuSensor.measures_dram` says so and the RAM sensor
+stops modelling RAM on top.
+
+Where the scope's allocation has two readings (``Scope.vcpus_range``, e.g. a ``cpu.weight`` that
+two runtimes' formulas read differently), the energy is computed for ``Scope.vcpus`` and the
+reading's bounds (``Reading.low_j``/``high_j``) span the energy under each end of the range.
 
 Without RAPL: ``E = vcpus × min_w × wall + busy_cpu_s × (max_w − min_w)``
 (:func:`carbon_kfp.energy.linear_power_model_energy_j`) with per-vCPU watts from
@@ -24,17 +32,17 @@ import time
 from pathlib import Path
 
 from carbon_kfp.energy import linear_power_model_energy_j
-from carbon_kfp.errors import warn_once
-from carbon_kfp.sensors.base import CallDepth, Method, Reading
+from carbon_kfp.sensors.base import CallDepth, Method, Reading, WarningLog
 from carbon_kfp.sensors.cpuinfo import (
     CpuInfo,
     CpuPowerModel,
+    coefficient_provider,
     cpu_power_model,
-    normalize_provider,
     read_cpuinfo,
 )
 from carbon_kfp.sensors.rapl import RaplError, RaplMeter, RaplUnreadable
 from carbon_kfp.sensors.scope import HostCpuTimes, Scope, read_host_cpu_times
+from carbon_kfp.uncertainty import method_bounds_j
 
 DEFAULT_UTILIZATION = 0.5
 """Busy fraction assumed when the scope's CPU time cannot be read at all (CCF's
@@ -133,7 +141,7 @@ class CpuSensor:
         cloud_provider: str = "",
         charge_idle: bool = True,
     ) -> None:
-        self._provider = normalize_provider(cloud_provider)
+        self._provider = coefficient_provider(cloud_provider)
         self._scope = scope
         self._proc_root = proc_root
         self._charge_idle = charge_idle
@@ -141,12 +149,14 @@ class CpuSensor:
         self._power: CpuPowerModel = cpu_power_model(self._info, self._provider)
         self._lock = threading.RLock()  # reentrant: see the class docstring
         self._depth = CallDepth()
-        self._warnings: list[str] = []
+        self._log = WarningLog()
+        for note in scope.notes:
+            self._log.add(note)
         self._rapl: RaplMeter | None = None
         if charge_idle:  # RAPL measures sockets, idle power included: only for who pays for it
             meter = RaplMeter(sysfs_root, include_dram=rapl_dram)
             for note in meter.notes:
-                self._warn(note)
+                self._log.add(note)
             self._rapl = meter if meter.available else None
         self._use_rapl = False
         self._started = False
@@ -160,6 +170,7 @@ class CpuSensor:
         # The model's part of the reading: base_j (RAPL energy kept at a mid-run switch) plus the
         # model from model_t0_s / model_cpu0_s (the start, or RAPL's last good sample).
         self._model_base_j = 0.0
+        self._model_base_bounds_j = (0.0, 0.0)
         self._model_t0_s = 0.0
         self._model_cpu0_s: float | None = None
         self._rapl_kept_s: float | None = None  # seconds of the run measured by RAPL, if it failed
@@ -175,6 +186,7 @@ class CpuSensor:
             self._t0_s = self._t_last_s = self._model_t0_s = now
             self._cpu0_s = self._cpu_last_s = self._model_cpu0_s = self._scope_cpu_s()
             self._model_base_j = 0.0
+            self._model_base_bounds_j = (0.0, 0.0)
             self._rapl_kept_s = None
             self._use_rapl = False
             if self._rapl is not None:
@@ -186,9 +198,9 @@ class CpuSensor:
                     self._rapl.start(now)
                     self._use_rapl = True
                 except RaplUnreadable as exc:
-                    self._warn(str(exc))
+                    self._log.add(str(exc))
                 except (RaplError, OSError) as exc:
-                    self._warn(f"RAPL unusable ({exc}); CPU energy uses the CPU-time model")
+                    self._log.add(f"RAPL unusable ({exc}); CPU energy uses the CPU-time model")
             self._started = True
             self._closed = False
             self._final = None
@@ -222,7 +234,13 @@ class CpuSensor:
     def warnings(self) -> tuple[str, ...]:
         """What went wrong so far (one line each), for the record."""
         with self._lock:
-            return tuple(self._warnings)
+            return self._log.messages()
+
+    def measures_dram(self) -> bool:
+        """Whether the CPU energy now includes DRAM (RAPL ``psys``, or ``dram`` domains), so RAM
+        must not be modelled on top of it."""
+        with self._lock:
+            return self._use_rapl and self._rapl is not None and self._rapl.includes_dram
 
     @property
     def power_model(self) -> CpuPowerModel:
@@ -231,47 +249,48 @@ class CpuSensor:
 
     # ----------------------------------------------------------------- internals
 
-    def _warn(self, message: str) -> None:
-        if message not in self._warnings:
-            self._warnings.append(message)
-        warn_once(message)
-
     def _scope_cpu_s(self) -> float | None:
         try:
             return self._scope.cpu_time_s()
         except Exception as exc:  # a scope source may fail in many ways; never raise here
-            self._warn(f"cannot read the {self._scope.kind} scope's CPU time ({exc})")
+            self._log.add(f"cannot read the {self._scope.kind} scope's CPU time ({exc})")
             return None
 
     def _advance(self, now: float) -> None:
         cpu = self._scope_cpu_s()
         if self._use_rapl and self._rapl is not None:
             try:
-                share = 1.0
+                # One share per reading of the allocation: vcpus, then vcpus_range's two ends.
+                shares: tuple[float, ...] = (1.0, 1.0, 1.0)
                 if self._scope.kind != "machine":
                     host = read_host_cpu_times(self._proc_root)
                     if cpu is None or self._cpu_last_s is None or self._host_last is None:
                         raise RaplError("the scope's CPU time is unreadable")
-                    share = scope_share(
-                        scope_busy_s=cpu - self._cpu_last_s,
-                        host_busy_s=host.busy_s - self._host_last.busy_s,
-                        wall_s=now - self._t_last_s,
-                        scope_vcpus=self._scope.vcpus,
-                        host_cpus=host.cpus or self._scope.host_cpus,
-                        min_w_per_vcpu=self._power.min_w_per_vcpu,
-                        max_w_per_vcpu=self._power.max_w_per_vcpu,
+                    shares = tuple(
+                        scope_share(
+                            scope_busy_s=cpu - self._cpu_last_s,
+                            host_busy_s=host.busy_s - self._host_last.busy_s,
+                            wall_s=now - self._t_last_s,
+                            scope_vcpus=vcpus,
+                            host_cpus=host.cpus or self._scope.host_cpus,
+                            min_w_per_vcpu=self._power.min_w_per_vcpu,
+                            max_w_per_vcpu=self._power.max_w_per_vcpu,
+                        )
+                        for vcpus in (self._scope.vcpus, *self._scope.vcpus_range)
                     )
                     self._host_last = host
-                self._rapl.sample(now, share)
+                self._rapl.sample(now, shares)
             except (RaplError, OSError, ValueError) as exc:
                 # Keep what RAPL measured up to its last good sample (at _t_last_s); the model
                 # continues from there. The flag flips last, so a nested read sees either state.
-                self._model_base_j = self._rapl.energy_j()
+                kept = self._rapl_reading()
+                self._model_base_j = kept.energy_j
+                self._model_base_bounds_j = kept.bounds_j()
                 self._model_t0_s = self._t_last_s
                 self._model_cpu0_s = self._cpu_last_s
                 self._rapl_kept_s = self._t_last_s - self._t0_s
                 self._use_rapl = False
-                self._warn(
+                self._log.add(
                     f"RAPL reading failed during the run ({exc.__cause__ or exc}); CPU energy "
                     "from then on uses the CPU-time model (the RAPL energy measured before is "
                     "kept)"
@@ -281,7 +300,7 @@ class CpuSensor:
                     self._rapl.safe_interval_s
                 ):
                     self._wrap_warned = True
-                    self._warn(
+                    self._log.add(
                         f"RAPL sampled after {self._rapl.longest_interval_s:.3g} s, longer than "
                         f"the {self._rapl.safe_interval_s:.3g} s in which a counter can wrap "
                         "twice; CPU energy may be undercounted (lower measure_interval_s)"
@@ -296,6 +315,35 @@ class CpuSensor:
 
     def _model_method(self) -> Method:
         return "tdp-model" if self._power.kind == "tdp" else _MODEL_METHODS[self._scope.kind]
+
+    def _rapl_method(self) -> Method:
+        return "rapl" if self._scope.kind == "machine" else "rapl-share"
+
+    def _rapl_reading(self, utilization: float | None = None) -> Reading:
+        """RAPL's energy for the scope so far (callers hold the lock and checked ``_rapl``)."""
+        assert self._rapl is not None
+        method = self._rapl_method()
+        energy = self._rapl.energy_j()
+        alternatives = (self._rapl.energy_j(1), self._rapl.energy_j(2))
+        low_j, high_j = method_bounds_j(energy, method, alternatives)
+        label = self._rapl.label()
+        if self._rapl.includes_dram:
+            label += ", DRAM included"
+        how = ""
+        if self._scope.kind != "machine":
+            how = (
+                f"; {self._scope.kind} share of host energy: idle by {self._scope.vcpus:g} of the "
+                "host's vCPUs, load by CPU time"
+            )
+        return Reading(
+            energy_j=energy,
+            method=method,
+            capacity=self._scope.vcpus,
+            model=f"{self._cpu_name()} (rapl {label}{how})",
+            utilization_percent=utilization,
+            low_j=low_j,
+            high_j=high_j,
+        )
 
     def _cpu_name(self) -> str:
         return self._info.model_name or "unknown CPU"
@@ -322,7 +370,7 @@ class CpuSensor:
         measured_busy = self._busy_since(self._cpu0_s)
         if measured_busy is None:
             busy = DEFAULT_UTILIZATION * capacity_s
-            self._warn(
+            self._log.add(
                 f"the {self._scope.kind} scope's CPU time was never readable; assuming "
                 f"{DEFAULT_UTILIZATION:.0%} utilisation"
             )
@@ -338,41 +386,38 @@ class CpuSensor:
             and self._rapl.raw_energy_j() == 0.0
         ):
             self._use_rapl = False
-            self._warn(
+            self._log.add(
                 f"RAPL counters did not move in {wall:.3g} s while the scope used {busy:.1f} "
                 "CPU-s; the run's CPU energy uses the CPU-time model instead"
             )
         if self._use_rapl and self._rapl is not None:
-            if self._scope.kind == "machine":
-                how = ""
-            else:
-                how = (
-                    f"; {self._scope.kind} share of host energy: idle by {vcpus:g} of the "
-                    "host's vCPUs, load by CPU time"
-                )
-            return Reading(
-                energy_j=self._rapl.energy_j(),
-                method="rapl",
-                capacity=vcpus,
-                model=f"{self._cpu_name()} (rapl {self._rapl.label()}{how})",
-                utilization_percent=utilization,
-            )
+            return self._rapl_reading(utilization)
         # The model's part: from the start, or from RAPL's last good sample after a mid-run failure.
         model_wall = max(0.0, self._t_last_s - self._model_t0_s)
         model_busy = self._busy_since(self._model_cpu0_s)
         if model_busy is None:
             model_busy = DEFAULT_UTILIZATION * vcpus * model_wall
-        energy = self._model_base_j + linear_power_model_energy_j(
-            allocated_vcpus=vcpus if self._charge_idle else 0.0,
-            busy_cpu_s=model_busy,
-            wall_s=model_wall,
-            min_w_per_vcpu=self._power.min_w_per_vcpu,
-            max_w_per_vcpu=self._power.max_w_per_vcpu,
+
+        def model_j(allocated_vcpus: float) -> float:
+            return linear_power_model_energy_j(
+                allocated_vcpus=allocated_vcpus if self._charge_idle else 0.0,
+                busy_cpu_s=model_busy,
+                wall_s=model_wall,
+                min_w_per_vcpu=self._power.min_w_per_vcpu,
+                max_w_per_vcpu=self._power.max_w_per_vcpu,
+            )
+
+        method = self._model_method()
+        model_low_j, model_high_j = method_bounds_j(
+            model_j(vcpus), method, (model_j(v) for v in self._scope.vcpus_range)
         )
+        base_low_j, base_high_j = self._model_base_bounds_j
         return Reading(
-            energy_j=energy,
-            method=self._model_method(),
+            energy_j=self._model_base_j + model_j(vcpus),
+            method=method,
             capacity=vcpus,
             model=self._model_label(),
             utilization_percent=utilization,
+            low_j=base_low_j + model_low_j,
+            high_j=base_high_j + model_high_j,
         )

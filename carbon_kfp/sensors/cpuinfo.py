@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Literal
 
 from carbon_kfp import tables
-from carbon_kfp.errors import ConfigError, close_matches
+from carbon_kfp.location import normalize_cloud_provider
 
-PROVIDERS: tuple[str, ...] = ("gcp", "aws", "azure")
 DEFAULT_PROVIDER = "gcp"
 
 TDP_IDLE_FRACTION = 0.21
@@ -216,19 +215,16 @@ class CpuPowerModel:
     source: str
 
 
-def normalize_provider(cloud_provider: str) -> str:
-    """``""`` -> ``"gcp"``; ``"GCP"`` -> ``"gcp"``.
+def coefficient_provider(cloud_provider: str) -> str:
+    """Whose CCF coefficients to use: the provider's canonical name
+    (:func:`carbon_kfp.location.normalize_cloud_provider`), or ``"gcp"`` when none is given.
 
     Raises:
-        ConfigError: not one of gcp, aws, azure (the message lists them).
+        ConfigError: an unknown provider (the message lists the valid ones).
     """
-    provider = cloud_provider.strip().lower() or DEFAULT_PROVIDER
-    if provider not in PROVIDERS:
-        raise ConfigError(
-            f"unknown cloud_provider {cloud_provider!r} for CPU power coefficients; valid: "
-            f"{', '.join(PROVIDERS)} (or '' for gcp){close_matches(provider, PROVIDERS)}"
-        )
-    return provider
+    if not cloud_provider.strip():
+        return DEFAULT_PROVIDER
+    return normalize_cloud_provider(cloud_provider)
 
 
 @functools.cache

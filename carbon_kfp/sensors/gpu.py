@@ -1,16 +1,9 @@
 """GPU energy from NVML: the total-energy counter where a GPU has one, 10 Hz power otherwise.
 
-Which devices
-    Those CUDA gives this process: the entries of ``CUDA_VISIBLE_DEVICES`` (indices, ``GPU-``
-    UUIDs or unique prefixes of them, ``MIG-<uuid>`` and legacy ``MIG-GPU-<uuid>/<gi>/<ci>``
-    instance UUIDs), or every device NVML sees when it is unset. As in CUDA, an empty value or a
-    negative index hides everything after it, and an entry that names no device ends the list (with
-    a warning here). A MIG instance is measured as its whole parent GPU, because NVML reports power
-    and energy per physical GPU only; the parent is counted once however many of its instances are
-    visible, and the reading says so (model ``"... (MIG parent)"`` and a warning: the energy
-    includes the other instances on that GPU). Indices are NVML's (PCI bus) order; CUDA uses the
-    same order only with ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` or identical GPUs, and a node with mixed
-    models and neither gets a warning.
+Which devices, and which NVML: :mod:`carbon_kfp.sensors.nvml_devices` (``CUDA_VISIBLE_DEVICES``,
+UUIDs, MIG instances measured as their parent GPU; ``pynvml`` imported only where a driver is
+present, or a stand-in named by ``CARBON_KFP_NVML_MODULE``). Without NVML or without a visible
+device the sensor answers method ``"none"``, 0 J, capacity 0. This module only measures.
 
 Per device, strongest first
     ``nvml-energy``: ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since driver load; Volta and
@@ -26,18 +19,12 @@ Per device, strongest first
     old driver) moves that device one step down, warns once through
     :func:`carbon_kfp.errors.warn_once` and is listed in :meth:`GpuSensor.warnings`; the sensor
     never raises after construction. A counter that fails mid-run hands over to power sampling, and
-    the gap since its last good read is charged at the first power sample. The sensor's method is
-    the weakest of its devices that still measure.
+    the gap since its last good read is charged at the first power sample.
 
-Which NVML (import discipline, DESIGN §1)
-    ``pynvml`` (package ``nvidia-ml-py``) is imported only when an NVIDIA driver is present:
-    ``/proc/driver/nvidia/version``, ``/dev/nvidiactl`` or WSL's ``libnvidia-ml.so.1`` exists
-    (:data:`DRIVER_MARKERS`). Without one the sensor answers method ``"none"``, 0 J, capacity 0, and
-    ``pynvml`` stays out of ``sys.modules``. A module with pynvml's API can stand in for it:
-
-    - ``GpuSensor(nvml=obj)`` in-process (tests, tools);
-    - ``CARBON_KFP_NVML_MODULE=package.module`` in the environment (subprocesses, exec wrappers):
-      the module is imported by name instead of ``pynvml`` and the driver check is skipped.
+Degrading mid-run keeps what was measured: each device keeps the energy of each method that
+measured it, with that method's error (``Reading.low_j``/``high_j``), so energy above zero never
+gets a 0 % interval. The reading's method is the weakest method that contributed energy (or that
+a device still measures with), e.g. ``nvml-power`` for a device that went counter -> power -> none.
 
 Distributed runs: construct with ``measure=False`` on ranks that do not own the node (see
 :func:`carbon_kfp.distributed.elect_node_owner`); such a sensor never imports or calls NVML.
@@ -52,7 +39,6 @@ interrupted call, which may still be using NVML.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import math
 import os
 import threading
@@ -60,22 +46,33 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from carbon_kfp.energy import trapezoid_energy_j
-from carbon_kfp.errors import ConfigError, get_logger, log_debug, warn_once
-from carbon_kfp.sensors.base import CallDepth, Method, Reading
-
-NVML_MODULE_ENV = "CARBON_KFP_NVML_MODULE"
-"""Environment variable naming a module to use instead of ``pynvml`` (skips the driver check)."""
-
-DRIVER_MARKERS: tuple[str, ...] = (
-    "/proc/driver/nvidia/version",
-    "/dev/nvidiactl",
-    "/usr/lib/wsl/lib/libnvidia-ml.so.1",
+from carbon_kfp.errors import ConfigError, get_logger, log_debug
+from carbon_kfp.sensors.base import CallDepth, Method, Reading, WarningLog
+from carbon_kfp.sensors.nvml_devices import (
+    DRIVER_MARKERS,
+    NVML_MODULE_ENV,
+    VisibleGpu,
+    describe,
+    load_nvml,
+    nvidia_driver_present,
+    parse_visible_devices,
+    visible_gpus,
 )
-"""Any of these existing means an NVIDIA driver is loaded, so importing ``pynvml`` is worth it."""
+from carbon_kfp.uncertainty import method_bounds_j
+
+__all__ = [
+    "DRIVER_MARKERS",
+    "NVML_MODULE_ENV",
+    "GpuDeviceReading",
+    "GpuSensor",
+    "model_label",
+    "nvidia_driver_present",
+    "parse_visible_devices",
+    "weakest_method",
+]
 
 MIN_POWER_SAMPLE_HZ = 10.0
 MAX_POWER_SAMPLE_HZ = 1000.0
@@ -83,30 +80,6 @@ MAX_POWER_SAMPLE_HZ = 1000.0
 GpuMethodChoice = Literal["auto", "nvml-power"]
 
 _STRENGTH: dict[str, int] = {"nvml-energy": 2, "nvml-power": 1, "none": 0}
-
-
-def nvidia_driver_present() -> bool:
-    """Whether an NVIDIA driver is loaded on this machine (cheap: a few ``stat`` calls)."""
-    return any(Path(marker).exists() for marker in DRIVER_MARKERS)
-
-
-def parse_visible_devices(spec: str | None) -> tuple[str, ...] | None:
-    """The device entries of a ``CUDA_VISIBLE_DEVICES`` value, in order.
-
-    Returns:
-        ``None`` when ``spec`` is ``None`` (unset: every device is visible); otherwise the
-        comma-separated entries, stripped, up to (not including) the first empty entry or negative
-        index, as CUDA reads them (``""`` and ``"-1"`` hide all devices).
-    """
-    if spec is None:
-        return None
-    entries: list[str] = []
-    for raw in spec.split(","):
-        entry = raw.strip()
-        if not entry or (_is_int(entry) and int(entry) < 0):
-            break
-        entries.append(entry)
-    return tuple(entries)
 
 
 def weakest_method(methods: Sequence[Method]) -> Method:
@@ -135,6 +108,7 @@ class GpuDeviceReading:
         power_samples: power readings integrated so far (0 in ``nvml-energy``).
         visible_as: the ``CUDA_VISIBLE_DEVICES`` entries (or NVML indices) that named it.
         mig_uuids: the MIG instances measured through it, if any.
+        energy_by_method_j: ``energy_j`` split by the method that measured each part. Units: J.
     """
 
     uuid: str
@@ -144,19 +118,16 @@ class GpuDeviceReading:
     power_samples: int
     visible_as: tuple[str, ...]
     mig_uuids: tuple[str, ...]
+    energy_by_method_j: dict[Method, float] = field(default_factory=dict)
 
 
 @dataclass
 class _Device:
     """Mutable per-GPU state, guarded by the sensor's lock."""
 
-    uuid: str
-    name: str
-    handle: Any
-    visible_as: list[str] = field(default_factory=list)
-    mig_uuids: list[str] = field(default_factory=list)
+    gpu: VisibleGpu
     method: Method = "none"
-    energy_j: float = 0.0  # Units: J, since start()
+    energy_by_method_j: dict[Method, float] = field(default_factory=dict)  # since start(). J
     counter_mj: int | None = None  # last counter value. Units: mJ
     counter_t_s: float | None = None  # when it was read (time.monotonic)
     power_t_s: float | None = None  # last power sample time (time.monotonic)
@@ -168,8 +139,22 @@ class _Device:
 
     @property
     def label(self) -> str:
-        where = ",".join(self.visible_as)
-        return f"GPU {where} ({self.name}, {self.uuid})"
+        return self.gpu.label
+
+    @property
+    def energy_j(self) -> float:
+        """Energy since ``start()``, all methods. Units: J."""
+        return sum(self.energy_by_method_j.values())
+
+    def add_energy(self, energy_j: float, method: Method) -> None:
+        """Charge ``energy_j`` (J) measured by ``method``."""
+        self.energy_by_method_j[method] = self.energy_by_method_j.get(method, 0.0) + energy_j
+
+    def reset(self) -> None:
+        """Forget every reading: energy counts from the next one."""
+        self.energy_by_method_j = {}
+        self.counter_mj = self.counter_t_s = self.power_t_s = None
+        self.power_samples = 0
 
 
 class GpuSensor:
@@ -215,7 +200,7 @@ class GpuSensor:
         self._depth = CallDepth()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._warnings: list[str] = []
+        self._log = WarningLog()
         self._devices: list[_Device] = []
         self._nvml: Any = None
         self._started = False
@@ -226,15 +211,21 @@ class GpuSensor:
         entries = parse_visible_devices(spec)
         if entries == ():
             return  # CUDA sees no device: nothing to import
-        self._nvml = self._load_nvml(nvml)
+        self._nvml = load_nvml(nvml, self._log.add)
         if self._nvml is None:
             return
         try:
-            self._devices = self._discover(entries)
+            self._devices = [
+                _Device(gpu) for gpu in visible_gpus(self._nvml, entries, self._log.add)
+            ]
             for device in self._devices:
+                if device.gpu.mig_uuids:
+                    device.util_supported = False  # not answered for a MIG-enabled GPU
                 self._choose_method(device, method)
         except Exception as exc:  # a broken NVML must not stop the user's training
-            self._warn(f"NVML device discovery failed ({_describe(exc)}); GPU energy not measured")
+            self._log.add(
+                f"NVML device discovery failed ({describe(exc)}); GPU energy not measured"
+            )
             self._devices = []
         if not self._devices:
             self._shutdown_nvml()
@@ -250,9 +241,8 @@ class GpuSensor:
     def _baseline(self) -> None:
         self._started = True
         for device in self._devices:
-            device.energy_j = 0.0
-            device.counter_mj = device.counter_t_s = device.power_t_s = None
-            device.power_samples = device.util_count = 0
+            device.reset()
+            device.util_count = 0
             device.util_sum_percent = 0.0
             self._refresh(device, power=True)
         self._ensure_power_thread()
@@ -312,7 +302,7 @@ class GpuSensor:
     def warnings(self) -> tuple[str, ...]:
         """Downgrades and scope notes so far, one line each."""
         with self._lock:
-            return tuple(self._warnings)
+            return self._log.messages()
 
     # -- more than the protocol ---------------------------------------------------------------
 
@@ -327,142 +317,19 @@ class GpuSensor:
         with self._lock:
             return tuple(
                 GpuDeviceReading(
-                    uuid=d.uuid,
-                    name=d.name,
+                    uuid=d.gpu.uuid,
+                    name=d.gpu.name,
                     method=d.method,
                     energy_j=d.energy_j,
                     power_samples=d.power_samples,
-                    visible_as=tuple(d.visible_as),
-                    mig_uuids=tuple(d.mig_uuids),
+                    visible_as=tuple(d.gpu.visible_as),
+                    mig_uuids=tuple(d.gpu.mig_uuids),
+                    energy_by_method_j=dict(d.energy_by_method_j),
                 )
                 for d in self._devices
             )
 
     # -- discovery ----------------------------------------------------------------------------
-
-    def _load_nvml(self, injected: Any) -> Any:
-        """The NVML module to use, initialised, or None (and no import) when there is none."""
-        if injected is not None:
-            nvml = injected
-        elif os.environ.get(NVML_MODULE_ENV):
-            name = os.environ[NVML_MODULE_ENV]
-            try:
-                nvml = importlib.import_module(name)
-            except Exception as exc:
-                self._warn(f"{NVML_MODULE_ENV}={name!r} cannot be imported ({_describe(exc)})")
-                return None
-        elif not nvidia_driver_present():
-            log_debug(
-                __name__,
-                "no NVIDIA driver found (%s); GPU method 'none'",
-                ", ".join(DRIVER_MARKERS),
-            )
-            return None
-        else:
-            try:
-                nvml = importlib.import_module("pynvml")
-            except Exception as exc:
-                self._warn(
-                    f"an NVIDIA driver is present but pynvml cannot be imported ({_describe(exc)});"
-                    " install nvidia-ml-py to measure GPU energy"
-                )
-                return None
-        try:
-            nvml.nvmlInit()
-        except Exception as exc:
-            self._warn(f"nvmlInit failed ({_describe(exc)}); GPU energy not measured")
-            return None
-        return nvml
-
-    def _discover(self, entries: tuple[str, ...] | None) -> list[_Device]:
-        nvml = self._nvml
-        by_uuid: dict[str, _Device] = {}
-
-        def add(handle: Any, visible_as: str, mig_uuid: str | None) -> None:
-            uuid = _text(nvml.nvmlDeviceGetUUID(handle))
-            device = by_uuid.get(uuid)
-            if device is None:
-                name = _text(nvml.nvmlDeviceGetName(handle))
-                device = by_uuid[uuid] = _Device(uuid=uuid, name=name, handle=handle)
-            if visible_as not in device.visible_as:
-                device.visible_as.append(visible_as)
-            if mig_uuid is not None and mig_uuid not in device.mig_uuids:
-                device.mig_uuids.append(mig_uuid)
-
-        if entries is None:
-            for index in range(int(nvml.nvmlDeviceGetCount())):
-                add(nvml.nvmlDeviceGetHandleByIndex(index), str(index), None)
-            return list(by_uuid.values())
-
-        for entry in entries:
-            try:
-                handle, mig_uuid = self._resolve(entry)
-            except Exception as exc:
-                self._warn(
-                    f"CUDA_VISIBLE_DEVICES entry {entry!r} names no GPU that NVML sees "
-                    f"({_describe(exc)}); as in CUDA, it and the entries after it are ignored"
-                )
-                break
-            add(handle, entry, mig_uuid)
-        if any(_is_int(e) for e in entries):
-            self._check_index_order()
-        for device in by_uuid.values():
-            if device.mig_uuids:
-                device.util_supported = False  # not answered for a MIG-enabled GPU
-                self._warn(
-                    f"{device.label}: MIG instance(s) {', '.join(device.mig_uuids)} measured as the"
-                    " whole parent GPU; its energy includes any other MIG instances on it"
-                )
-        return list(by_uuid.values())
-
-    def _resolve(self, entry: str) -> tuple[Any, str | None]:
-        """NVML handle of the physical GPU an entry names, and the MIG UUID if it named one."""
-        nvml = self._nvml
-        if _is_int(entry):
-            return nvml.nvmlDeviceGetHandleByIndex(int(entry)), None
-        if entry.startswith("MIG-GPU-"):  # R450/R460 form: MIG-GPU-<gpu uuid>/<gi>/<ci>
-            parent_uuid = "GPU-" + entry[len("MIG-GPU-") :].split("/", 1)[0]
-            return self._handle_by_uuid(parent_uuid), entry
-        if entry.startswith("MIG-"):
-            mig_handle = nvml.nvmlDeviceGetHandleByUUID(entry)
-            return nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig_handle), entry
-        if entry.startswith("GPU-"):
-            return self._handle_by_uuid(entry), None
-        raise ValueError("not an index, a GPU- UUID or a MIG- UUID")
-
-    def _handle_by_uuid(self, uuid: str) -> Any:
-        """Handle by full UUID, or by a unique prefix as CUDA accepts."""
-        nvml = self._nvml
-        try:
-            return nvml.nvmlDeviceGetHandleByUUID(uuid)
-        except Exception:
-            matches = []
-            for index in range(int(nvml.nvmlDeviceGetCount())):
-                handle = nvml.nvmlDeviceGetHandleByIndex(index)
-                if _text(nvml.nvmlDeviceGetUUID(handle)).startswith(uuid):
-                    matches.append(handle)
-            if len(matches) == 1:
-                return matches[0]
-            raise ValueError(f"{len(matches)} GPUs have a UUID starting {uuid!r}") from None
-
-    def _check_index_order(self) -> None:
-        if os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID":
-            return
-        nvml = self._nvml
-        try:
-            names = {
-                _text(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i)))
-                for i in range(int(nvml.nvmlDeviceGetCount()))
-            }
-        except Exception as exc:  # only a sanity check
-            log_debug(__name__, "cannot list GPU models (%s)", _describe(exc))
-            return
-        if len(names) > 1:
-            self._warn(
-                "CUDA_VISIBLE_DEVICES uses indices on a node with mixed GPU models "
-                f"({', '.join(sorted(names))}); CUDA orders them fastest-first unless "
-                "CUDA_DEVICE_ORDER=PCI_BUS_ID, NVML by PCI bus, so the measured GPUs may differ"
-            )
 
     def _choose_method(self, device: _Device, choice: GpuMethodChoice) -> None:
         device.method = "nvml-energy" if choice == "auto" else "nvml-power"
@@ -470,25 +337,23 @@ class GpuSensor:
             self._read_counter(device)  # probe; if unsupported it falls back to (and probes) power
         else:
             self._read_power(device)  # probe; downgrades to "none" if unsupported
-        device.counter_mj = device.counter_t_s = device.power_t_s = None
-        device.energy_j = 0.0
-        device.power_samples = 0
+        device.reset()
 
     # -- measurement (callers hold the lock) ---------------------------------------------------
 
     def _read_counter(self, device: _Device) -> None:
         before_s = time.monotonic()
         try:
-            counter_mj = int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(device.handle))
+            counter_mj = int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(device.gpu.handle))
         except Exception as exc:
             self._counter_failed(device, exc)
             return
         t_s = 0.5 * (before_s + time.monotonic())
         if device.counter_mj is not None:
             if counter_mj >= device.counter_mj:
-                device.energy_j += (counter_mj - device.counter_mj) / 1000.0
+                device.add_energy((counter_mj - device.counter_mj) / 1000.0, "nvml-energy")
             else:
-                self._warn(
+                self._log.add(
                     f"{device.label}: NVML energy counter went backwards ({device.counter_mj} -> "
                     f"{counter_mj} mJ; driver reloaded?); that interval is not counted"
                 )
@@ -496,8 +361,8 @@ class GpuSensor:
         device.counter_t_s = t_s
 
     def _counter_failed(self, device: _Device, exc: Exception) -> None:
-        self._warn(
-            f"{device.label}: NVML total-energy counter unavailable ({_describe(exc)}); "
+        self._log.add(
+            f"{device.label}: NVML total-energy counter unavailable ({describe(exc)}); "
             f"sampling power at {self.power_sample_hz:g} Hz instead (nvml-power)"
         )
         device.method = "nvml-power"
@@ -506,28 +371,31 @@ class GpuSensor:
         self._read_power(device)
         if bridge_from_s is not None and device.power_t_s is not None:
             # Charge the gap since the counter's last good read at the first power sample.
-            device.energy_j += device.power_w * max(0.0, device.power_t_s - bridge_from_s)
+            gap_s = max(0.0, device.power_t_s - bridge_from_s)
+            device.add_energy(device.power_w * gap_s, "nvml-power")
         self._ensure_power_thread()
 
     def _read_power(self, device: _Device) -> None:
         before_s = time.monotonic()
         try:
-            power_mw = self._nvml.nvmlDeviceGetPowerUsage(device.handle)
+            power_mw = self._nvml.nvmlDeviceGetPowerUsage(device.gpu.handle)
             power_w = float(power_mw) / 1000.0
             if not (math.isfinite(power_w) and power_w >= 0):
                 raise ValueError(f"power reading {power_mw!r} mW")
         except Exception as exc:
-            self._warn(
-                f"{device.label}: NVML power reading unavailable ({_describe(exc)}); "
-                "its energy from now on is not measured"
+            self._log.add(
+                f"{device.label}: NVML power reading unavailable ({describe(exc)}); its energy "
+                "from now on is not measured (the energy measured before is kept, with the error "
+                "of the method that measured it)"
             )
             device.method = "none"
             return
         # Serialised by the lock, so sample times never go backwards.
         t_s = max(0.5 * (before_s + time.monotonic()), device.power_t_s or 0.0)
         if device.power_t_s is not None:
-            device.energy_j += trapezoid_energy_j(
-                (device.power_t_s, t_s), (device.power_w, power_w)
+            device.add_energy(
+                trapezoid_energy_j((device.power_t_s, t_s), (device.power_w, power_w)),
+                "nvml-power",
             )
         device.power_t_s = t_s
         device.power_w = power_w
@@ -537,9 +405,9 @@ class GpuSensor:
         if not device.util_supported:
             return
         try:
-            percent = float(self._nvml.nvmlDeviceGetUtilizationRates(device.handle).gpu)
+            percent = float(self._nvml.nvmlDeviceGetUtilizationRates(device.gpu.handle).gpu)
         except Exception as exc:  # optional: stop asking, no downgrade
-            log_debug(__name__, "%s: utilisation unavailable (%s)", device.label, _describe(exc))
+            log_debug(__name__, "%s: utilisation unavailable (%s)", device.label, describe(exc))
             device.util_supported = False
             return
         device.util_sum_percent += percent
@@ -547,15 +415,21 @@ class GpuSensor:
 
     def _reading(self) -> Reading:
         devices = self._devices
-        method = weakest_method([d.method for d in devices])
+        # Each part keeps its method's error; the label is the weakest method that measured any
+        # energy or still measures (a device that went counter -> power -> none: nvml-power).
+        parts = [(e, m) for d in devices for m, e in d.energy_by_method_j.items() if e > 0]
+        method = weakest_method([m for _, m in parts] + [d.method for d in devices])
+        bounds = [method_bounds_j(energy_j, part_method) for energy_j, part_method in parts]
         utils = [d.util_sum_percent / d.util_count for d in devices if d.util_count]
-        names = [d.name + (" (MIG parent)" if d.mig_uuids else "") for d in devices]
+        names = [d.gpu.name + (" (MIG parent)" if d.gpu.mig_uuids else "") for d in devices]
         return Reading(
-            energy_j=sum(d.energy_j for d in devices),
+            energy_j=sum(energy_j for energy_j, _ in parts),
             method=method,
             capacity=float(len(devices)),
             model=model_label(names),
             utilization_percent=sum(utils) / len(utils) if utils else None,
+            low_j=sum(low_j for low_j, _ in bounds),
+            high_j=sum(high_j for _, high_j in bounds),
         )
 
     # -- the power thread ---------------------------------------------------------------------
@@ -605,34 +479,8 @@ class GpuSensor:
         try:
             nvml.nvmlShutdown()
         except Exception as exc:
-            log_debug(__name__, "nvmlShutdown failed (%s)", _describe(exc))
-
-    def _warn(self, message: str) -> None:
-        if message in self._warnings:
-            return
-        self._warnings.append(message)
-        try:
-            warn_once(message)
-        except Exception:  # e.g. warnings turned into errors: still never raise (DESIGN §5)
-            log_debug(__name__, "warning suppressed: %s", message)
+            log_debug(__name__, "nvmlShutdown failed (%s)", describe(exc))
 
 
 def _env_visible_devices() -> str | None:
     return os.environ.get("CUDA_VISIBLE_DEVICES")
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -20,7 +20,10 @@ Mirrored counters (one physical counter shown more than once) are counted once:
    after boot with probability about 1 J / range (1e-6 for a 262 kJ range); two mirrored reads
    differ only by the energy of the microseconds between them.
 
-Wrap-around: each counter wraps to 0 after ``max_energy_range_uj``; every ``sample()`` adds
+Wrap-around: ``max_energy_range_uj`` is the largest value a counter shows, inclusive (the kernel's
+``powercap`` ABI: "the range of the energy counter"; ``energy_uj`` runs from 0 to it, then wraps to
+0), so a reading equal to it is valid and the wrap modulus is ``max_energy_range_uj + 1``
+(:attr:`RaplDomain.modulus_uj`). Every ``sample()`` adds
 :func:`carbon_kfp.energy.counter_delta` of each counter, which is exact with at most one wrap per
 interval, i.e. while the interval stays below :func:`carbon_kfp.energy.max_safe_interval_s` of the
 range at the domain's maximum power (``constraint_0_max_power_uw``, else
@@ -73,7 +76,7 @@ class RaplDomain:
         package_id: N of ``package-N[-die-M]``; for a subzone, its parent's; else None.
         control_type: ``"intel-rapl"``, ``"intel-rapl-mmio"``, ...
         parent_zone: zone name of the parent for a subzone (``"intel-rapl:0"``), else None.
-        max_energy_range_uj: counter modulus. Units: µJ.
+        max_energy_range_uj: largest value the counter shows, inclusive. Units: µJ.
         max_power_w: peak power used for the wrap bound. Units: W.
     """
 
@@ -88,9 +91,15 @@ class RaplDomain:
     max_power_w: float
 
     @property
+    def modulus_uj(self) -> int:
+        """The counter's wrap modulus: ``max_energy_range_uj + 1`` (the maximum is a valid
+        reading). Units: µJ."""
+        return self.max_energy_range_uj + 1
+
+    @property
     def safe_interval_s(self) -> float:
         """Longest interval between reads that cannot hide a second wrap. Units: s."""
-        return max_safe_interval_s(self.max_energy_range_uj, self.max_power_w)
+        return max_safe_interval_s(self.modulus_uj, self.max_power_w)
 
 
 def classify(name: str) -> tuple[DomainKind, int | None]:
@@ -219,7 +228,7 @@ def mirror_candidates(
                 and domain.package_id == first.package_id
                 and domain.max_energy_range_uj == first.max_energy_range_uj
                 and _circular_distance(
-                    start_uj[domain.zone], start_uj[first.zone], domain.max_energy_range_uj
+                    start_uj[domain.zone], start_uj[first.zone], domain.modulus_uj
                 )
                 <= tolerance_uj
             ):
@@ -276,11 +285,11 @@ class RaplMeter:
         self.sysfs_root = sysfs_root
         all_domains, self.notes = discover_domains(sysfs_root)
         self.domains = select_domains(all_domains, include_dram=include_dram)
-        self._ranges = {d.zone: d.max_energy_range_uj for d in self.domains}
+        self._moduli_uj = {d.zone: d.modulus_uj for d in self.domains}
         self._groups: list[list[str]] = []
         self._last_uj: dict[str, int] = {}
         self._raw_uj: dict[str, float] = {}
-        self._scoped_uj: dict[str, float] = {}
+        self._scoped_uj: dict[str, list[float]] = {}  # per zone, one sum per share given
         self._last_time_s: float | None = None
         self.longest_interval_s = 0.0
 
@@ -288,6 +297,12 @@ class RaplMeter:
     def available(self) -> bool:
         """True when at least one countable zone exists (readable or not)."""
         return bool(self.domains)
+
+    @property
+    def includes_dram(self) -> bool:
+        """Whether the summed domains contain DRAM energy: a ``dram`` domain, or ``psys`` (the
+        whole platform, used alone when there is no package domain)."""
+        return any(d.kind in ("dram", "psys") for d in self.domains)
 
     @property
     def safe_interval_s(self) -> float:
@@ -310,9 +325,9 @@ class RaplMeter:
                 raise RaplUnreadable(unreadable_message(path, exc, self.sysfs_root)) from exc
             except ValueError as exc:
                 raise RaplError(f"{path}: not an integer ({exc})") from exc
-            if not 0 <= value < domain.max_energy_range_uj:
+            if not 0 <= value <= domain.max_energy_range_uj:
                 raise RaplError(
-                    f"{path}: {value} outside [0, max_energy_range_uj={domain.max_energy_range_uj})"
+                    f"{path}: {value} outside [0, max_energy_range_uj={domain.max_energy_range_uj}]"
                 )
             values[domain.zone] = value
         return values
@@ -329,13 +344,15 @@ class RaplMeter:
         self._last_uj = self._read_all()
         self._groups = mirror_candidates(self.domains, self._last_uj, MIRROR_TOLERANCE_UJ)
         self._raw_uj = {zone: 0.0 for zone in self._last_uj}
-        self._scoped_uj = dict(self._raw_uj)
+        self._scoped_uj = {zone: [] for zone in self._last_uj}
         self._last_time_s = now_s
 
-    def sample(self, now_s: float, share: float = 1.0) -> None:
+    def sample(self, now_s: float, shares: Sequence[float] = (1.0,)) -> None:
         """Add the energy since the previous sample at monotonic time ``now_s``: unscaled to
-        :meth:`raw_energy_j`, scaled by ``share`` (0-1, the scope's part) to :meth:`energy_j`.
-        Nothing is added when a counter cannot be read (all are read before any is counted).
+        :meth:`raw_energy_j`, and scaled by each of ``shares`` (0-1, the scope's part; several
+        for several readings of the scope's allocation) to :meth:`energy_j` of that index. Pass
+        the same number of shares every time. Nothing is added when a counter cannot be read
+        (all are read before any is counted).
 
         Raises:
             RaplError: a counter became unreadable or malformed.
@@ -346,9 +363,12 @@ class RaplMeter:
         if self._last_time_s is not None:
             self.longest_interval_s = max(self.longest_interval_s, now_s - self._last_time_s)
         for zone, value in values.items():
-            delta = counter_delta(self._last_uj[zone], value, self._ranges[zone])
+            delta = counter_delta(self._last_uj[zone], value, self._moduli_uj[zone])
             self._raw_uj[zone] += delta
-            self._scoped_uj[zone] += delta * share
+            scoped = self._scoped_uj[zone]
+            scoped.extend([0.0] * (len(shares) - len(scoped)))
+            for index, share in enumerate(shares):
+                scoped[index] += delta * share
         self._last_uj = values
         self._last_time_s = now_s
 
@@ -357,8 +377,9 @@ class RaplMeter:
         zones = counted_zones(self._groups, self._raw_uj, MIRROR_TOLERANCE_UJ)
         return sum(self._raw_uj[z] for z in zones) / 1e6
 
-    def energy_j(self) -> float:
-        """Energy charged to the scope (each interval scaled by its share) since ``start()``.
-        Units: J."""
+    def energy_j(self, share_index: int = 0) -> float:
+        """Energy charged to the scope since ``start()``, each interval scaled by the share at
+        ``share_index`` of the ``shares`` given to :meth:`sample`. Units: J."""
         zones = counted_zones(self._groups, self._raw_uj, MIRROR_TOLERANCE_UJ)
-        return sum(self._scoped_uj[z] for z in zones) / 1e6
+        scoped = (self._scoped_uj[z] for z in zones)
+        return sum(sums[share_index] for sums in scoped if len(sums) > share_index) / 1e6
