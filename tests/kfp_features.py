@@ -1,22 +1,27 @@
-"""What the installed kfp's local runner can do: tests of newer kfp.local features skip on old kfp.
+"""Whether the installed kfp's local runner can run the kit's pipelines (kfp 2.17 and later).
 
-The kit supports kfp 2.14–2.17 (see README "Dependency ranges"); kfp.local gained caching and
-ParallelFor in 2.17, so the tests that exercise those skip below it, saying why.
+The kit supports kfp 2.14–2.17 (README "Dependency ranges"), but kfp.local gained dsl.If,
+ParallelFor, optional artifact inputs and caching in 2.17: tests that run pipelines locally skip
+below it, saying why, while the component, compile and exec tests run on every supported kfp.
 """
 
-import inspect
-
 import kfp
-import kfp.local
 import pytest
 
-LOCAL_CACHE = "enable_caching" in inspect.signature(kfp.local.init).parameters
-LOCAL_PARALLEL_FOR = LOCAL_CACHE  # both arrived in kfp 2.17's local orchestrator
+from carbon_kfp.errors import ConfigError
+from carbon_kfp.kfp.local_run import check_local_runner
 
-needs_local_cache = pytest.mark.skipif(
-    not LOCAL_CACHE, reason=f"kfp {kfp.__version__}: kfp.local has no caching before 2.17"
-)
-needs_local_parallel_for = pytest.mark.skipif(
-    not LOCAL_PARALLEL_FOR,
-    reason=f"kfp {kfp.__version__}: kfp.local runs no ParallelFor before 2.17",
+
+def _local_runner_ok() -> bool:
+    try:
+        check_local_runner(kfp.__version__)
+    except ConfigError:
+        return False
+    return True
+
+
+needs_full_kfp_local = pytest.mark.skipif(
+    not _local_runner_ok(),
+    reason=f"kfp {kfp.__version__}: kfp.local runs dsl.If, ParallelFor, optional inputs and "
+    "caching from 2.17",
 )

@@ -13,6 +13,7 @@ import pytest
 from carbon_kfp import cli
 from carbon_kfp.errors import ConfigError
 from carbon_kfp.kfp.params import parse_params
+from tests.kfp_features import needs_full_kfp_local
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,6 +67,7 @@ def test_unknown_pipeline_parameter_exits_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@needs_full_kfp_local
 def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
     done = carbon_kfp(
         "run", "wine", "--param", "n_estimators=50", "--output", str(tmp_path), cwd=tmp_path

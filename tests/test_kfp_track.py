@@ -24,7 +24,7 @@ from carbon_kfp.errors import ConfigError
 from carbon_kfp.images import cpu_image
 from carbon_kfp.kfp import SIGTERM_EXIT_CODE, track
 from tests.conftest import REPO_ROOT, KfpLocal
-from tests.kfp_features import needs_local_cache
+from tests.kfp_features import needs_full_kfp_local
 from tests.test_executor import METRIC_KEYS
 
 pytestmark = [
@@ -101,6 +101,7 @@ def test_components_install_nothing() -> None:
 
 
 @pytest.mark.slow
+@needs_full_kfp_local
 def test_pipeline_writes_kpi_co2_and_a_report_that_sums_the_steps(kfp_local: KfpLocal) -> None:
     run_dir = run(two_steps, kfp_local(), "carbon-track-test")
 
@@ -132,7 +133,7 @@ def test_pipeline_writes_kpi_co2_and_a_report_that_sums_the_steps(kfp_local: Kfp
 
 
 @pytest.mark.slow
-@needs_local_cache
+@needs_full_kfp_local
 def test_second_run_hits_the_cache_for_the_tracked_step(
     kfp_local: KfpLocal, tmp_path: Path
 ) -> None:

@@ -84,13 +84,15 @@ def run_pipeline(
         The run summary; :func:`carbon_kfp.kfp.run_summary.format_summary` renders it.
 
     Raises:
-        ConfigError: ``enable_caching`` with a kfp that has no local cache (before 2.17).
+        ConfigError: the installed kfp's local runner is too old (:func:`check_local_runner`).
         PipelineRunError: A step failed; the message names the step and its error, and
             ``.summary`` has the partial run.
     """
+    import kfp
     import kfp.local
     from kfp.local import config as local_config
 
+    check_local_runner(kfp.__version__)
     pipeline_name = pipeline.name
     root = Path(output_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -113,7 +115,8 @@ def run_pipeline(
             runner=kfp.local.SubprocessRunner(use_venv=False),
             pipeline_root=str(root),
             raise_on_error=True,
-            **_cache_options(enable_caching, cache_root),
+            enable_caching=enable_caching,
+            cache_root=str(cache_root),
         )
         try:
             with contextlib.redirect_stdout(tee), _root_log_to(tee):
@@ -150,25 +153,28 @@ def run_pipeline(
     return summary
 
 
-def _cache_options(enable_caching: bool, cache_root: Path) -> dict[str, Any]:
-    """``kfp.local.init`` caching arguments; kfp before 2.17 has no local cache.
+#: kfp.local runs dsl.If / ParallelFor, optional artifact inputs and caching from this version on.
+LOCAL_RUNNER_MIN_KFP = (2, 17)
+
+
+def check_local_runner(version: str) -> None:
+    """Refuse a kfp whose local runner cannot run the kit's pipelines.
+
+    Args:
+        version: ``kfp.__version__``, e.g. ``"2.14.6"``.
 
     Raises:
-        ConfigError: caching was asked for and the installed kfp cannot do it.
+        ConfigError: ``version`` is older than :data:`LOCAL_RUNNER_MIN_KFP` (the kit's components,
+            ``track`` and ``compile`` still work there; only local runs need the newer runner).
     """
-    if not enable_caching:
-        return {}
-    import inspect
-
-    import kfp
-    import kfp.local
-
-    if "enable_caching" not in inspect.signature(kfp.local.init).parameters:
+    parts = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if parts < LOCAL_RUNNER_MIN_KFP:
+        minimum = ".".join(map(str, LOCAL_RUNNER_MIN_KFP))
         raise ConfigError(
-            f"local caching needs kfp>=2.17 (kfp.local.init(enable_caching=...)); installed: "
-            f"kfp {kfp.__version__}. Run without --cache, or upgrade kfp"
+            f"kfp {version}: kfp.local runs dsl.If, ParallelFor, optional inputs and caching from "
+            f"kfp {minimum}; install kfp>={minimum} for local runs (components, compile and "
+            "submit work with kfp>=2.14)"
         )
-    return {"enable_caching": True, "cache_root": str(cache_root)}
 
 
 def _printer(stream: TextIO) -> Callable[[str], None]:

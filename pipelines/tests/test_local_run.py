@@ -13,7 +13,7 @@ from carbon_kfp.kfp.params import convert_params
 from carbon_kfp.kfp.run_summary import RunSummary, StepSummary, format_summary
 from carbon_kfp.pipelines import load_pipeline
 from carbon_kfp.pipelines.wine import PARAMETER_CHOICES, wine_pipeline
-from tests.kfp_features import needs_local_cache
+from tests.kfp_features import needs_full_kfp_local
 from tests.wine_data import WineCsv
 
 
@@ -160,6 +160,7 @@ def _step(summary: RunSummary, name: str) -> StepSummary:
 
 
 @pytest.mark.slow
+@needs_full_kfp_local
 def test_wine_on_bundled_data(kfp_local: Path, tmp_path: Path) -> None:
     """The acceptance run: default parameters on the bundled data, end to end, timed."""
     from kfp.local import config
@@ -206,6 +207,7 @@ def test_wine_on_bundled_data(kfp_local: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@needs_full_kfp_local
 def test_source_parameter_is_honoured(tmp_path: Path, wine_csv: WineCsv) -> None:
     source = wine_csv(rows=90, duplicates=10)
     summary = run_wine(
@@ -239,6 +241,7 @@ def _read_outputs(summary: RunSummary, step: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@needs_full_kfp_local
 def test_bad_input_stops_the_pipeline_at_load(tmp_path: Path, wine_csv: WineCsv) -> None:
     source = wine_csv(name="commas.csv", sep=",")
     with pytest.raises(PipelineRunError) as failure:
@@ -255,6 +258,7 @@ def test_bad_input_stops_the_pipeline_at_load(tmp_path: Path, wine_csv: WineCsv)
 
 
 @pytest.mark.slow
+@needs_full_kfp_local
 def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: WineCsv) -> None:
     """deploy_target=vertex reaches the deploy step when the model passes; the step then stops
     before any Vertex AI call because a local model needs a staging bucket (no network here)."""
@@ -281,7 +285,7 @@ def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: 
 
 
 @pytest.mark.slow
-@needs_local_cache
+@needs_full_kfp_local
 def test_cached_steps_count_as_avoided_not_as_this_runs(tmp_path: Path, wine_csv: WineCsv) -> None:
     """Twice with caching: the second run measures nothing new for the cached steps."""
     import json
@@ -307,3 +311,12 @@ def test_cached_steps_count_as_avoided_not_as_this_runs(tmp_path: Path, wine_csv
     assert report["avoided_emissions_kg"] * 1000 == pytest.approx(first_g, rel=1e-9)
     markdown = (second.run_dir / "carbon-report" / "report_markdown").read_text()
     assert "| train-wine-model (cached) |" in markdown
+
+
+def test_local_runner_needs_kfp_2_17_and_says_why() -> None:
+    from carbon_kfp.kfp.local_run import check_local_runner
+
+    check_local_runner("2.17.3")
+    check_local_runner("2.18.0rc1")
+    with pytest.raises(ConfigError, match=r"kfp 2\.14\.6: kfp\.local runs dsl\.If.*kfp>=2\.17"):
+        check_local_runner("2.14.6")

@@ -10,7 +10,7 @@ from kfp.dsl import HTML, Markdown, Metrics, Output
 
 from carbon_kfp.components.carbon_report.component import carbon_report
 from carbon_kfp.images import cpu_image
-from tests.kfp_features import needs_local_parallel_for
+from tests.kfp_features import needs_full_kfp_local
 from tests.records import make_record
 
 
@@ -96,7 +96,7 @@ def fan_out() -> None:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:You may be attemping to run a task:RuntimeWarning")
-@needs_local_parallel_for
+@needs_full_kfp_local
 def test_local_run_with_parallel_for(kfp_local: Path) -> None:
     before = set(kfp_local.glob("carbon-report-fan-out-*"))
     fan_out()
