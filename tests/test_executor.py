@@ -555,3 +555,23 @@ def test_item17_executor_input_of_another_shape_is_a_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("carbon-kfp exec: error: --executor-input: ") and where in err
     assert EXECUTOR_INPUT_SHAPE in err and "Traceback" not in err
+
+
+def test_item2_command_runs_when_the_sensors_cannot_start(tmp_path: Path) -> None:
+    """A procfs without the wrapper in it (another pid namespace's): the command runs, its code
+    wins, and the record says the CPU and RAM were not measured."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    for name in ("stat", "meminfo", "cpuinfo"):
+        (proc / name).write_bytes(Path("/proc", name).read_bytes())
+    marker = tmp_path / "ran"
+    task = launch(
+        tmp_path, f"import pathlib, sys; pathlib.Path({str(marker)!r}).touch(); sys.exit(3)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "CARBON_KFP_PROC_ROOT": str(proc)}
+    done = subprocess.run(task.command, env=env, text=True, capture_output=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert marker.exists()
+    record = assert_kpi_co2(task, "failed")
+    assert (record["cpu_method"], record["ram_method"]) == ("none", "none")
+    assert any("cannot start" in warning for warning in record["warnings"])
