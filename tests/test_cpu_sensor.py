@@ -560,6 +560,7 @@ def _measure_child(busy_s: float) -> tuple[float, float]:
     return reading.energy_j, reading.utilization_percent or 0.0
 
 
+@pytest.mark.slow
 def test_twice_the_busy_time_is_twice_the_cpu_energy() -> None:
     """A real CPU-bound child on the process scope (the model path on hosts without RAPL)."""
     once, _ = _measure_child(0.4)

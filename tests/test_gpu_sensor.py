@@ -112,6 +112,7 @@ def test_counter_energy_is_exact() -> None:
     assert fake.calls_named(POWER) == []  # no sampling thread where a counter exists
 
 
+@pytest.mark.slow
 def test_power_integration_matches_piecewise_linear_integral() -> None:
     # Kinks at 1, 2 and 3 s, slope changes 100 + 50 + 50 W/s.
     curve = PowerCurve(((0.0, 100.0), (1.0, 200.0), (2.0, 200.0), (3.0, 150.0)))
