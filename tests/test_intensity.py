@@ -330,7 +330,7 @@ def _warnings_of(**kwargs: Any) -> list[str]:
     return [*_messages(record), *result.warnings]
 
 
-def test_gcp_lookup_does_not_warn() -> None:
+def test_item20_gcp_lookup_does_not_warn() -> None:
     assert _warnings_of(cloud_provider="gcp", cloud_region="europe-west1") == []
     # The same check sees a warning where there is one (issue 10, item 20: it can fail).
     assert _warnings_of(cloud_provider="gcp", cloud_region="europe-west1", year=2100) != []
