@@ -18,7 +18,8 @@ The rules of :class:`SigtermGuard`:
 * While :meth:`~SigtermGuard.held` (a record being written, a sensor being read on the main
   thread), a SIGTERM is remembered and acted on when the hold ends: no record is written halfway,
   no sensor is left half-updated.
-* :meth:`~SigtermGuard.remove` puts the previous handler back when called on the main thread.
+* :meth:`~SigtermGuard.remove` puts the previous handler back when called on the main thread
+  (skipping the handlers of guards removed meanwhile, when trackers stop out of order).
   From another thread, where ``signal.signal`` cannot be called, the guard stays installed but
   hands every later SIGTERM to the previous handler, and puts that handler back then.
 * In a forked child the guard hands SIGTERM on in the same way: the child is not the process
@@ -60,7 +61,7 @@ class SigtermGuard:
         self._removed = False
         self._holds = 0  # main thread only: the handler runs there, so no lock is needed
         self._pending = False
-        self._pid = os.getpid()
+        self._pid = os.getpid()  # the process whose block is guarded; set again by install()
 
     def install(self) -> bool:
         """Install the handler if this is the main thread and SIGTERM is not ignored.
@@ -75,6 +76,7 @@ class SigtermGuard:
         if current is signal.SIG_IGN:
             return True
         self._previous = signal.SIG_DFL if current is None else current  # None: set outside Python
+        self._pid = os.getpid()
         signal.signal(signal.SIGTERM, self._handle)
         self._installed = True
         return True
@@ -92,10 +94,19 @@ class SigtermGuard:
         if not _on_main_thread():
             return  # the handler hands later signals on; a held one is handed on by _Held
         if signal.getsignal(signal.SIGTERM) == self._handle:
-            signal.signal(signal.SIGTERM, self._previous)
+            signal.signal(signal.SIGTERM, self._restorable())
         if self._pending:  # held by a block that raised: deliver it to the previous handler
             self._pending = False
             os.kill(os.getpid(), signal.SIGTERM)
+
+    def _restorable(self) -> Any:
+        """The previous handler, skipping guards removed meanwhile (out-of-order stops)."""
+        previous = self._previous
+        while isinstance(guard := getattr(previous, "__self__", None), SigtermGuard):
+            if not guard._removed:
+                break
+            previous = guard._previous
+        return previous
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._removed or os.getpid() != self._pid:
@@ -114,12 +125,17 @@ class SigtermGuard:
         raise StepTerminated(SIGTERM_EXIT_CODE)
 
     def _hand_on(self, signum: int, frame: FrameType | None) -> None:
-        """After removal, or in a forked child: put the previous handler back and let it act."""
-        signal.signal(signal.SIGTERM, self._previous)
+        """After removal, or in a forked child: let the previous handler act, and put it back
+        if this guard is still the installed handler."""
+        installed = signal.getsignal(signal.SIGTERM) == self._handle
+        if installed:
+            signal.signal(signal.SIGTERM, self._previous)
         if callable(self._previous):
             self._previous(signum, frame)
-        else:
+        elif installed:
             os.kill(os.getpid(), signum)  # the default action, now that it is back
+        else:  # a handler installed later chained to this one: unwind, as the default would end
+            raise StepTerminated(SIGTERM_EXIT_CODE)
 
     def _release(self) -> None:
         """End of a hold on the main thread: act on a SIGTERM that came during it."""

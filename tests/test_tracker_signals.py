@@ -325,3 +325,33 @@ def test_item13_task_follows_the_same_rule(tmp_path: Path) -> None:
         ("fit", "interrupted"),
         ("", "completed"),
     ]
+
+
+def test_item1_nested_trackers_stopped_out_of_order_still_unwind_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """The outer tracker stops first (its handler is not the installed one then); a SIGTERM in
+    the inner one's run still unwinds it, and afterwards the default action is back."""
+    child = spawn(
+        f"""
+        outer = EmissionsTracker(output_dir={str(tmp_path)!r}, project_name="outer", **FAST)
+        inner = EmissionsTracker(output_dir={str(tmp_path)!r}, project_name="inner", **FAST)
+        outer.start()
+        inner.start()
+        outer.stop()
+        try:
+            print("ready", flush=True)
+            time.sleep(30)
+        finally:
+            inner.stop()
+            print(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)
+        """
+    )
+    wait_ready(child)
+    child.send_signal(signal.SIGTERM)
+    code, out, err = finish(child)
+    assert (code, out.strip()) == (143, "True"), err
+    assert [(row["project_name"], row["status"]) for row in rows(tmp_path)] == [
+        ("outer", "completed"),
+        ("inner", "interrupted"),
+    ]
