@@ -128,8 +128,9 @@ class _Claim:
 # Locks this process holds, by path: a second tracker in the same process (sequential runs,
 # nested tasks) is the same process and owns too, instead of losing the election to itself.
 _held: dict[Path, _OwnerLock] = {}
-# Reentrant: the tracker's SIGTERM handler releases its role (drop_claim) on the main thread,
-# which may be inside an election holding this guard; a plain Lock would deadlock there.
+# Reentrant: a tracker's weakref.finalize releases its role (drop_claim) when the garbage
+# collector frees the tracker, which can happen on a thread that is inside an election holding
+# this guard (any allocation may run the collector); a plain Lock would deadlock there.
 _held_guard = threading.RLock()
 
 

@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 LOGGER_NAME = "carbon_kfp"
 
 _seen: set[str] = set()
-# Re-entrant: a SIGTERM handler may warn on the main thread while it is already in here.
-_seen_lock = threading.RLock()
+_seen_lock = threading.Lock()
 
 
 class CarbonKfpWarning(UserWarning):

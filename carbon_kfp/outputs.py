@@ -3,10 +3,9 @@
 ``emissions.csv`` keeps CodeCarbon 3.3.2's 38 columns in CodeCarbon's order (so existing tools
 read it) and appends this project's columns. Appends are whole rows written with one ``write`` on
 an ``O_APPEND`` descriptor under an exclusive ``flock``, so concurrent processes never interleave
-or tear rows; a thread that re-enters while holding the lock (a SIGTERM handler flushing during a
-flush) reuses its descriptor instead of waiting for itself. A file whose header differs is never
-rewritten or shifted: the row goes to a new file named after the schema, and a warning says
-which.
+or tear rows (threads of one process too: each append opens its own descriptor). A file whose
+header differs is never rewritten or shifted: the row goes to a new file named after the schema,
+and a warning says which.
 
 A row is written whole or not at all: a short write (a full disk, a file size limit) is truncated
 back to where the row began and raised as :class:`OSError`. A file whose last row lacks its
@@ -26,7 +25,6 @@ import errno
 import fcntl
 import os
 import re
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -166,8 +164,6 @@ def _csv_line(cells: list[str] | tuple[str, ...]) -> bytes:
 
 
 _HEADER = _csv_line(CSV_COLUMNS)
-# Per thread: path -> descriptor whose flock this thread holds while appending.
-_held_locks = threading.local()
 
 
 def append_csv(record: EmissionsRecord, path: Path) -> Path:
@@ -183,16 +179,9 @@ def append_csv(record: EmissionsRecord, path: Path) -> Path:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     row = _csv_line(csv_row(record))
-    held: dict[str, int] = _held_locks.__dict__.setdefault("fds", {})
-    reentered = str(path) in held  # a signal handler writing while this thread holds the lock
-    fd = (
-        held[str(path)] if reentered else os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-    )
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        if not reentered:
-            # flock on a second descriptor would wait for this very thread: remember ours
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            held[str(path)] = fd
+        fcntl.flock(fd, fcntl.LOCK_EX)
         if os.fstat(fd).st_size == 0:
             _write_whole(fd, _HEADER + row, path)
             return path
@@ -200,9 +189,7 @@ def append_csv(record: EmissionsRecord, path: Path) -> Path:
             _write_whole(fd, _row_start(fd) + row, path)
             return path
     finally:
-        if not reentered:
-            del held[str(path)]
-            os.close(fd)  # also releases the lock
+        os.close(fd)  # also releases the lock
     other = path.with_name(f"{path.stem}.carbon_kfp_{len(CSV_COLUMNS)}cols.csv")
     warn_once(
         f"{path} has a different header (another tool's or an older schema); "
@@ -259,7 +246,7 @@ def _row_start(fd: int) -> bytes:
 
 
 def _read_first_line(fd: int) -> bytes:
-    """The file's first line, read by position (a re-entrant append may move the offset)."""
+    """The file's first line, read by position (the descriptor's offset is left alone)."""
     chunks = []
     offset = 0
     while True:

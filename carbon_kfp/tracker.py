@@ -2,13 +2,24 @@
 
 One daemon thread calls every sensor's ``sample()`` each ``measure_interval_s``; records are built
 by the pure :func:`carbon_kfp.record.build_record` from snapshots of cumulative readings, so a
-task, an epoch, a flush and the whole run are the same arithmetic over different windows.
+task, an epoch, a flush and the whole run are the same arithmetic over different windows. Where
+the tracker runs and which sensors it uses is worked out by :mod:`carbon_kfp.tracker_context`;
+epoch predictions are :mod:`carbon_kfp.epochs`.
 
 Failure behaviour (DESIGN §5): bad configuration raises :class:`~carbon_kfp.errors.ConfigError`
 (a ``ValueError``) in ``__init__``; nothing that happens while measuring raises to the caller —
-a sensor fault downgrades its method and is listed in ``record.warnings``; a failed CSV write is
-warned about and the record is still returned. ``stop()`` is idempotent. SIGTERM (Vertex AI
-preemption) and interpreter exit write a record with ``status="interrupted"``.
+a sensor that cannot be built or started measures nothing (method ``none``), a sensor fault
+downgrades its method, both are listed in ``record.warnings``; a failed CSV write is warned about
+and the record is still returned. ``stop()`` is idempotent and ``flush()`` after it writes
+nothing.
+
+How a run ends, one rule for ``with``, the decorator, tasks and :func:`carbon_kfp.kfp.track`
+(:func:`exit_status`): ``completed`` when the block returns, ``failed`` when it raises an
+``Exception``, ``interrupted`` for any other ``BaseException`` (``SystemExit`` from
+``sys.exit(0)`` or from SIGTERM, ``KeyboardInterrupt`` from Ctrl-C). A SIGTERM received while
+running (see ``handle_signals``) also makes a run that then returns ``interrupted``, and at
+interpreter exit a tracker still running records ``interrupted``. A forked child writes none of
+its parent's records.
 """
 
 from __future__ import annotations
@@ -18,44 +29,43 @@ import contextlib
 import functools
 import math
 import os
-import signal
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import Any, TypeVar, overload
 
+from carbon_kfp.epochs import CarbonBudgetExceeded, Epochs
 from carbon_kfp.errors import ConfigError, warn_once
 from carbon_kfp.outputs import append_csv
 from carbon_kfp.record import EmissionsRecord, RunContext, Snapshot, Status, build_record
-from carbon_kfp.sensors.base import Sensor
+from carbon_kfp.sensors.base import NullSensor, Sensor
+from carbon_kfp.sigterm import SigtermGuard, StepTerminated
+from carbon_kfp.tracker_context import (
+    LocationMode,
+    assemble_sensors,
+    cpu_request_vcpus,
+    resolve_site,
+    start_failed,
+)
 
-if TYPE_CHECKING:
-    from carbon_kfp.intensity import GridIntensity
-    from carbon_kfp.location import CloudLocation
+__all__ = [
+    "MIN_MEASURE_INTERVAL_S",
+    "CarbonBudgetExceeded",
+    "EmissionsTracker",
+    "TaskWindow",
+    "exit_status",
+    "track_emissions",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
-LocationMode = Literal["off", "auto"]
 
-
-class CarbonBudgetExceeded(Exception):
-    """The epoch prediction exceeds ``budget_kg``; raised from ``epoch_end()`` once per tracker.
-
-    Attributes:
-        predicted_emissions_kg: emissions predicted for all planned epochs. Units: kg CO2eq.
-        budget_kg: the budget given to the tracker. Units: kg CO2eq.
-    """
-
-    def __init__(self, predicted_emissions_kg: float, budget_kg: float) -> None:
-        super().__init__(
-            f"predicted emissions {predicted_emissions_kg:.6g} kg exceed the budget "
-            f"{budget_kg:.6g} kg"
-        )
-        self.predicted_emissions_kg = predicted_emissions_kg
-        self.budget_kg = budget_kg
+MIN_MEASURE_INTERVAL_S = 0.05
+"""Shortest sampling period accepted. Units: s. Each tick walks the process tree (or reads the
+cgroup) and the RAPL counters; below this the sampler's own CPU use grows past what it measures,
+and counters that wrap need no faster sampling than about once a minute."""
 
 
 @dataclass
@@ -66,15 +76,12 @@ class TaskWindow:
     record: EmissionsRecord | None = None
 
 
-@dataclass
-class _Epochs:
-    planned: int | None
-    monitor: int
-    budget_kg: float | None
-    on_budget_exceeded: Callable[[CarbonBudgetExceeded], None] | None
-    energies_kwh: list[float] = field(default_factory=list)
-    begin: Snapshot | None = None
-    predicted_energy_kwh: float | None = None
+def exit_status(exc_type: type[BaseException] | None) -> Status:
+    """How a measured block ended: ``completed`` (no exception), ``failed`` (an ``Exception``)
+    or ``interrupted`` (``SystemExit``, ``KeyboardInterrupt`` and other ``BaseException``)."""
+    if exc_type is None:
+        return "completed"
+    return "failed" if issubclass(exc_type, Exception) else "interrupted"
 
 
 def _finite_positive(name: str, value: float | None, *, minimum: float = 0.0) -> None:
@@ -84,18 +91,23 @@ def _finite_positive(name: str, value: float | None, *, minimum: float = 0.0) ->
         raise ConfigError(f"{name}={value!r}; expected a finite number > {minimum}")
 
 
-def _cpu_request_vcpus(millicores: int | None) -> float | None:
-    """The stated CPU request in vCPUs: the argument, else the environment, else None.
+def _check_interval(interval_s: object) -> float:
+    """``measure_interval_s`` as a float.
 
     Raises:
-        ConfigError: a value that is not a whole number of millicores > 0.
+        ConfigError: not a finite number of at least :data:`MIN_MEASURE_INTERVAL_S` seconds.
     """
-    from carbon_kfp.sensors.scope import CPU_REQUEST_ENV, cpu_request_vcpus
-
-    if millicores is not None:
-        return cpu_request_vcpus(millicores)
-    from_env = os.environ.get(CPU_REQUEST_ENV, "").strip()
-    return cpu_request_vcpus(from_env, name=CPU_REQUEST_ENV) if from_env else None
+    if (
+        isinstance(interval_s, bool)
+        or not isinstance(interval_s, (int, float))
+        or not math.isfinite(interval_s)
+        or interval_s < MIN_MEASURE_INTERVAL_S
+    ):
+        raise ConfigError(
+            f"measure_interval_s={interval_s!r}; expected a finite number of seconds >= "
+            f"{MIN_MEASURE_INTERVAL_S:g} (shorter sampling costs more CPU than it measures)"
+        )
+    return float(interval_s)
 
 
 def _new_run_id() -> str:
@@ -116,6 +128,15 @@ def _utc_now() -> str:
     return f"{day_time}.{nanoseconds // 1_000_000:03d}+00:00"
 
 
+NON_MAIN_THREAD_NOTE = (
+    "the tracker was started on a thread other than the main thread while SIGTERM has its "
+    "default action there: a SIGTERM would end the process without this record. Start it on "
+    "the main thread, or install a SIGTERM handler on the main thread that exits "
+    "(signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))): the record is then written at "
+    "exit"
+)
+
+
 class EmissionsTracker:
     """Measure the energy and CO2 of a block of work.
 
@@ -123,7 +144,9 @@ class EmissionsTracker:
         project_name: label for the records (CSV ``project_name``).
         output_dir: directory for ``emissions.csv``; ``None`` writes no file.
         output_file: CSV file name inside ``output_dir``.
-        measure_interval_s: sampling period of the background thread. Units: s. Must be > 0.
+        measure_interval_s: sampling period of the background thread. Units: s. At least
+            :data:`MIN_MEASURE_INTERVAL_S` (each tick walks the process tree or reads the
+            cgroup; shorter periods cost more CPU than they measure).
         pue: power usage effectiveness override (>= 1.0); default from the provider and year.
         carbon_intensity_g_per_kwh: explicit grid intensity (> 0). Units: gCO2eq/kWh.
         country_iso_code: ISO-3 or ISO-2 country code of the site.
@@ -162,7 +185,11 @@ class EmissionsTracker:
         budget_kg: emissions budget in kg CO2eq for all ``epochs`` (requires ``epochs``); a
             prediction above it fires once.
         on_budget_exceeded: called with the :class:`CarbonBudgetExceeded` instead of raising it.
-        handle_signals: on SIGTERM, write an interrupted record before the previous handler runs.
+        handle_signals: turn SIGTERM into :class:`~carbon_kfp.sigterm.StepTerminated` (exit
+            143) while running, so ``with`` blocks unwind and the record is ``interrupted``; a
+            SIGTERM handler installed before is chained to instead (:mod:`carbon_kfp.sigterm`).
+            Only on the main thread: started elsewhere, the tracker warns when a SIGTERM would
+            end the process without its record.
 
     Raises:
         ConfigError: any argument out of range, or an unknown country, region or scope.
@@ -200,61 +227,45 @@ class EmissionsTracker:
         handle_signals: bool = True,
     ) -> None:
         from carbon_kfp.distributed import elect_node_owner
-        from carbon_kfp.pue import resolve_pue
 
-        _finite_positive("measure_interval_s", measure_interval_s)
+        interval_s = _check_interval(measure_interval_s)
         _finite_positive("budget_kg", budget_kg)
-        if epochs is not None and (not isinstance(epochs, int) or epochs < 1):
-            raise ConfigError(f"epochs={epochs!r}; expected a whole number >= 1")
-        if not isinstance(monitor_epochs, int) or monitor_epochs < 1:
-            raise ConfigError(f"monitor_epochs={monitor_epochs!r}; expected a whole number >= 1")
-        if budget_kg is not None and epochs is None:
-            raise ConfigError(
-                f"budget_kg={budget_kg!r} needs epochs=N: the budget is checked against the "
-                "prediction for all N epochs"
-            )
-        if epochs is not None and monitor_epochs > epochs:
-            raise ConfigError(
-                f"monitor_epochs={monitor_epochs} > epochs={epochs}; expected at most epochs"
-            )
-        if location not in ("off", "auto"):
-            raise ConfigError(f"location={location!r}; expected 'off' or 'auto'")
-
-        self._notes: list[str] = []  # tracker-level facts for record.warnings
-        intensity = self._resolve_intensity(
+        self._epochs = Epochs(epochs, monitor_epochs, budget_kg, on_budget_exceeded)
+        site = resolve_site(
             carbon_intensity_g_per_kwh=carbon_intensity_g_per_kwh,
+            country_iso_code=country_iso_code,
             cloud_provider=cloud_provider,
             cloud_region=cloud_region,
-            country_iso_code=country_iso_code,
-            year=intensity_year,
-            platform=self._platform_location(cloud_location, location, cloud_region),
+            cloud_location=cloud_location,
+            intensity_year=intensity_year,
+            location=location,
+            pue=pue,
         )
-        resolved_pue = resolve_pue(
-            pue=pue, cloud_provider=intensity.cloud_provider or cloud_provider, year=intensity_year
-        )
-        self._notes.extend((*intensity.warnings, *resolved_pue.warnings))
         self._role = elect_node_owner(group=node_group)
         # The node-owner lock must not outlive a tracker that failed here or is never started.
         self._release_role = weakref.finalize(self, self._role.release)
         try:
-            self._sensors = self._build_sensors(
+            assembled = assemble_sensors(
+                self._role,
                 scope=scope,
-                cpu_request_vcpus=_cpu_request_vcpus(cpu_request_millicores),
+                cpu_request_vcpus=cpu_request_vcpus(cpu_request_millicores),
                 sysfs_root=Path(sysfs_root or os.environ.get("CARBON_KFP_SYSFS_ROOT") or "/sys"),
                 proc_root=Path(proc_root or os.environ.get("CARBON_KFP_PROC_ROOT") or "/proc"),
                 rapl_dram=rapl_dram,
-                cloud_provider=intensity.cloud_provider,
+                cloud_provider=site.intensity.cloud_provider,
                 gpu=gpu,
             )
         except BaseException:
             self._release_role()
             raise
+        self._sensors: list[Sensor] = list(assembled.sensors)
+        self._notes = [*site.notes, *assembled.notes]  # tracker-level facts for record.warnings
         self._context = RunContext(
             project_name=project_name,
             run_id=_new_run_id(),
-            intensity=intensity,
-            pue=resolved_pue,
-            scope=self._scope_kind,
+            intensity=site.intensity,
+            pue=site.pue,
+            scope=assembled.scope_kind,
             experiment_id=experiment_id,
             pipeline_job=pipeline_job,
             pipeline_task=pipeline_task,
@@ -262,115 +273,20 @@ class EmissionsTracker:
             node_owner=self._role.is_owner,
         )
         self._csv_path = Path(output_dir) / output_file if output_dir is not None else None
-        self._interval_s = float(measure_interval_s)
-        self._epochs = _Epochs(epochs, monitor_epochs, budget_kg, on_budget_exceeded)
+        self._interval_s = interval_s
         self._handle_signals = handle_signals
-        self._lock = threading.RLock()
+        self._sigterm = SigtermGuard()
+        # Guards the sensors between the sampler thread and the caller. Never taken in a signal
+        # handler (SIGTERM only raises, see carbon_kfp.sigterm), so it need not be re-entrant.
+        self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
         self._t0_s = 0.0
         self._begin: Snapshot | None = None
         self._final: EmissionsRecord | None = None
-        self._previous_sigterm: Any = None
         self._comparisons_kg: dict[str, float] = {}
         self.task_records: list[EmissionsRecord] = []
-
-    @staticmethod
-    def _platform_location(
-        cloud_location: str, location: LocationMode, cloud_region: str | None
-    ) -> CloudLocation | None:
-        """Where the platform says we run, unless the caller named a region."""
-        from carbon_kfp.location import CloudLocation, detect_location
-
-        if cloud_region:
-            return None
-        if cloud_location.strip():
-            return CloudLocation("gcp", cloud_location.strip(), "cloud_location")
-        return detect_location(timeout_s=1.0) if location == "auto" else None
-
-    def _resolve_intensity(
-        self, *, platform: CloudLocation | None, **explicit: Any
-    ) -> GridIntensity:
-        """Intensity from the explicit arguments, preferring the platform's region if known.
-
-        Raises:
-            ConfigError: a bad explicit argument (a platform region is never an error).
-        """
-        from carbon_kfp.intensity import resolve_intensity
-
-        if platform is not None:
-            located = explicit | {
-                "cloud_provider": platform.cloud_provider,
-                "cloud_region": platform.cloud_region,
-            }
-            try:
-                return resolve_intensity(**located)
-            except ConfigError as exc:
-                note = (
-                    f"the platform's region {platform.cloud_region!r} ({platform.source}) is not "
-                    f"in carbon-kfp's tables ({exc}); using the configured location instead"
-                )
-                self._notes.append(note)
-                warn_once(note)
-        return resolve_intensity(**explicit)
-
-    def _build_sensors(
-        self,
-        *,
-        scope: str,
-        cpu_request_vcpus: float | None,
-        sysfs_root: Path,
-        proc_root: Path,
-        rapl_dram: bool,
-        cloud_provider: str,
-        gpu: bool,
-    ) -> list[Sensor]:
-        """CPU, GPU and RAM sensors for this process's role on the node.
-
-        The node owner measures its scope and the node's GPUs. Another rank measures nothing
-        when the owner's scope already contains it (a container's cgroup, the machine), else
-        only its own process's busy CPU time and memory: the owner charges the idle power.
-        """
-        from carbon_kfp.sensors.base import NullSensor
-        from carbon_kfp.sensors.cpu import CpuSensor
-        from carbon_kfp.sensors.gpu import GpuSensor
-        from carbon_kfp.sensors.ram import RamSensor
-        from carbon_kfp.sensors.scope import resolve_scope
-
-        owner = self._role.is_owner
-        resolved = resolve_scope(
-            scope,
-            sysfs_root=sysfs_root,
-            proc_root=proc_root,
-            cpu_request_vcpus=cpu_request_vcpus,
-        )
-        self._scope_kind = resolved.kind
-        if not owner and resolved.kind != "process":
-            self._notes.append(
-                f"not the node owner ({self._role.how}): this process's CPU and RAM are in the "
-                f"owner's {resolved.kind} scope, so they are not counted here; the owner measures "
-                "the node's GPUs"
-            )
-            return [NullSensor("cpu"), NullSensor("gpu"), NullSensor("ram")]
-        if not owner:
-            self._notes.append(
-                f"not the node owner ({self._role.how}): this record has only this process's "
-                "busy CPU time and memory; the owner measures the node's GPUs, RAPL counters and "
-                "idle power"
-            )
-        cpu = CpuSensor(
-            resolved,
-            sysfs_root=sysfs_root,
-            proc_root=proc_root,
-            rapl_dram=rapl_dram,
-            cloud_provider=cloud_provider,
-            charge_idle=owner,
-        )
-        return [
-            cpu,
-            GpuSensor(measure=gpu and owner),
-            RamSensor(resolved, dram_measured=cpu.measures_dram),
-        ]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -382,66 +298,79 @@ class EmissionsTracker:
     def start(self) -> EmissionsTracker:
         """Take the baseline and start sampling. Calling it twice is an error.
 
+        A sensor whose ``start()`` raises is replaced by one that measures nothing (method
+        ``none``), with a warning in the record.
+
         Raises:
             RuntimeError: already started.
         """
         if self._begin is not None:
             raise RuntimeError("this tracker was already started; create a new one per run")
+        self._pid = os.getpid()
         with self._lock:
             self._t0_s = time.monotonic()
-            for sensor in self._sensors:
-                self._guard(sensor.start, sensor.name)
-            self._begin = self._snapshot()
+            for index, sensor in enumerate(self._sensors):
+                try:
+                    sensor.start()
+                except Exception as exc:  # a measurement fault must never stop the work
+                    self._notes.append(start_failed(sensor.name, exc))
+                    self._quietly(sensor.close, sensor.name)
+                    self._sensors[index] = NullSensor(sensor.name)
+            self._begin = self._read_sensors()
         self._thread = threading.Thread(target=self._run, name="carbon-kfp-sampler", daemon=True)
         self._thread.start()
         atexit.register(self._on_exit)
-        if self._handle_signals and threading.current_thread() is threading.main_thread():
-            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        if self._handle_signals and not self._sigterm.install():
+            self._notes.append(NON_MAIN_THREAD_NOTE)
+            warn_once(NON_MAIN_THREAD_NOTE)
         return self
 
     def flush(self) -> EmissionsRecord:
-        """Record everything since ``start()`` with ``status="partial"`` and keep measuring."""
-        return self._record_since_start("partial", write=True)
+        """Record everything since ``start()`` with ``status="partial"`` and keep measuring.
+
+        After ``stop()`` it writes nothing and returns the final record: the run is over.
+
+        Raises:
+            RuntimeError: never started.
+        """
+        return self._since_start(write=True)
 
     def flush_preview(self) -> EmissionsRecord:
         """Like :meth:`flush` but writes nothing: the record so far, for progress displays."""
-        return self._record_since_start("partial", write=False)
+        return self._since_start(write=False)
 
     def stop(self, status: Status = "completed") -> EmissionsRecord:
         """Stop sampling, write the final record and return it. Idempotent.
+
+        ``status`` ``"completed"`` is recorded as ``"interrupted"`` when a SIGTERM arrived while
+        running. The SIGTERM handler is removed (see :mod:`carbon_kfp.sigterm` for stopping
+        from another thread); a SIGTERM that arrives while the record is written is acted on
+        once it is written.
 
         Raises:
             RuntimeError: never started.
         """
         if self._begin is None:
             raise RuntimeError("stop() before start()")
-        with self._lock:
-            if self._final is not None:
-                return self._final
-            self._stop_event.set()
-            for sensor in self._sensors:
-                self._guard(sensor.sample, sensor.name)
-            self._final = self._record_since_start(status, write=True)
-            for sensor in self._sensors:
-                self._guard(sensor.close, sensor.name)
-            self._release_role()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=2 * self._interval_s + 1)
-        atexit.unregister(self._on_exit)
-        self._restore_signal_handler()
-        return self._final
+        try:
+            with self._sigterm.held():
+                return self._finish(status)
+        finally:
+            self._sigterm.remove()
 
     def __enter__(self) -> EmissionsTracker:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        self.stop("failed" if exc_type is not None else "completed")
+        self.stop(exit_status(exc_type))
 
     # -- windows ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def task(self, name: str) -> Iterator[TaskWindow]:
         """Measure a named block inside a running tracker; one record (and CSV row) per task.
+
+        Its status follows :func:`exit_status`.
 
         Raises:
             RuntimeError: the tracker is not running.
@@ -450,10 +379,12 @@ class EmissionsTracker:
             raise RuntimeError(f"task {name!r}: start the tracker first")
         window = TaskWindow(name)
         begin = self._snapshot()
-        status: Status = "failed"
+        status: Status = "completed"
         try:
             yield window
-            status = "completed"
+        except BaseException as exc:
+            status = exit_status(type(exc))
+            raise
         finally:
             window.record = self._record(begin, self._snapshot(), status, task_name=name)
             self.task_records.append(window.record)
@@ -471,22 +402,11 @@ class EmissionsTracker:
             CarbonBudgetExceeded: the prediction exceeds ``budget_kg`` (once; not raised when an
                 ``on_budget_exceeded`` callback is given).
         """
-        epochs = self._epochs
-        if epochs.begin is None:
+        begin = self._epochs.begin
+        if begin is None:
             raise RuntimeError("epoch_end() without epoch_start()")
-        window = self._record(epochs.begin, self._snapshot(), "completed")
-        epochs.begin = None
-        epochs.energies_kwh.append(window.energy_kwh)
-        if epochs.planned is None or len(epochs.energies_kwh) != epochs.monitor:
-            return
-        mean_kwh = sum(epochs.energies_kwh) / len(epochs.energies_kwh)
-        epochs.predicted_energy_kwh = mean_kwh * epochs.planned
-        predicted_kg = epochs.predicted_energy_kwh * self._context.intensity.g_per_kwh / 1000.0
-        if epochs.budget_kg is not None and predicted_kg > epochs.budget_kg:
-            exceeded = CarbonBudgetExceeded(predicted_kg, epochs.budget_kg)
-            if epochs.on_budget_exceeded is None:
-                raise exceeded
-            epochs.on_budget_exceeded(exceeded)
+        window = self._record(begin, self._snapshot(), "completed")
+        self._epochs.close(window.energy_kwh, self._context.intensity.g_per_kwh)
 
     def add_comparison(self, backend: str, emissions_kg: float) -> None:
         """Attach another tool's estimate (e.g. ``"codecarbon"``) to the final record."""
@@ -510,9 +430,30 @@ class EmissionsTracker:
                 if self._final is not None:
                     return
                 for sensor in self._sensors:
-                    self._guard(sensor.sample, sensor.name)
+                    self._quietly(sensor.sample, sensor.name)
 
-    def _guard(self, call: Callable[[], object], name: str) -> None:
+    def _finish(self, status: Status) -> EmissionsRecord:
+        with self._lock:
+            if self._final is not None:
+                return self._final
+            assert self._begin is not None
+            if status == "completed" and self._sigterm.received:
+                status = "interrupted"
+            self._stop_event.set()
+            for sensor in self._sensors:
+                self._quietly(sensor.sample, sensor.name)
+            end = self._read_sensors()
+            for sensor in self._sensors:
+                self._quietly(sensor.close, sensor.name)
+            self._final = final = self._record(self._begin, end, status)
+            self._release_role()
+        self._write(final)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2 * self._interval_s + 1)
+        atexit.unregister(self._on_exit)
+        return final
+
+    def _quietly(self, call: Callable[[], object], name: str) -> None:
         """Run a sensor call; a sensor that breaks its never-raise contract is only warned about."""
         try:
             call()
@@ -520,14 +461,19 @@ class EmissionsTracker:
             warn_once(f"carbon-kfp {name} sensor failed ({exc!r}); its energy may be incomplete")
 
     def _snapshot(self) -> Snapshot:
-        with self._lock:
-            readings = {}
-            for sensor in self._sensors:
-                try:
-                    readings[sensor.name] = sensor.read()
-                except Exception as exc:
-                    warn_once(f"carbon-kfp {sensor.name} sensor read failed ({exc!r})")
-            return Snapshot(time.monotonic() - self._t0_s, readings)
+        """Read every sensor, with SIGTERM held so that none is left half-updated."""
+        with self._sigterm.held(), self._lock:
+            return self._read_sensors()
+
+    def _read_sensors(self) -> Snapshot:
+        """Cumulative readings now (the caller holds ``_lock``)."""
+        readings = {}
+        for sensor in self._sensors:
+            try:
+                readings[sensor.name] = sensor.read()
+            except Exception as exc:
+                warn_once(f"carbon-kfp {sensor.name} sensor read failed ({exc!r})")
+        return Snapshot(time.monotonic() - self._t0_s, readings)
 
     def _warnings(self) -> tuple[str, ...]:
         sensor_notes = (message for sensor in self._sensors for message in sensor.warnings())
@@ -551,16 +497,28 @@ class EmissionsTracker:
             comparisons_kg=self._comparisons_kg,
         )
 
-    def _record_since_start(self, status: Status, *, write: bool) -> EmissionsRecord:
+    def _since_start(self, *, write: bool) -> EmissionsRecord:
+        """A ``partial`` record of the run so far, or the final one once stopped."""
         if self._begin is None:
             raise RuntimeError("the tracker was never started")
-        record = self._record(self._begin, self._snapshot(), status)
-        if write:
-            self._write(record)
-        return record
+        with self._sigterm.held():
+            with self._lock:
+                if self._final is not None:
+                    return self._final
+                end = self._read_sensors()
+            record = self._record(self._begin, end, "partial")
+            if write:
+                self._write(record)
+            return record
 
     def _write(self, record: EmissionsRecord) -> None:
         if self._csv_path is None:
+            return
+        if os.getpid() != self._pid:
+            warn_once(
+                f"carbon-kfp: a forked child does not write its parent's records "
+                f"(run {self._context.run_id}) to {self._csv_path}; start a tracker in the child"
+            )
             return
         try:
             append_csv(record, self._csv_path)
@@ -568,27 +526,10 @@ class EmissionsTracker:
             warn_once(f"carbon-kfp could not write {self._csv_path}: {exc}")
 
     def _on_exit(self) -> None:
-        if self.running:
-            self.stop("interrupted")
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        previous = self._previous_sigterm
-        if self.running:
-            self.stop("interrupted")  # also restores the previous handler
-        if callable(previous):
-            previous(signum, frame)
-        elif previous in (signal.SIG_DFL, None):
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    def _restore_signal_handler(self) -> None:
-        if self._previous_sigterm is None:
-            return
-        if threading.current_thread() is threading.main_thread():
-            with contextlib.suppress(ValueError, TypeError):
-                if signal.getsignal(signal.SIGTERM) == self._on_sigterm:
-                    signal.signal(signal.SIGTERM, self._previous_sigterm)
-        self._previous_sigterm = None
+        """atexit: a tracker still running records ``interrupted``; not in a forked child."""
+        if self.running and os.getpid() == self._pid:
+            with contextlib.suppress(StepTerminated):  # a SIGTERM while exiting: we are exiting
+                self.stop("interrupted")
 
 
 @overload
@@ -604,7 +545,7 @@ def track_emissions(fn: Callable[..., Any] | None = None, **tracker_kwargs: Any)
 
     Use as ``@track_emissions`` or ``@track_emissions(project_name="x", output_dir=".")``. The
     function's return value is unchanged; the record is on ``wrapper.last_record``. An exception
-    in the function is re-raised after a ``status="failed"`` record is written.
+    in the function is re-raised after the record is written (status by :func:`exit_status`).
     """
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:

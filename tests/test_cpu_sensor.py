@@ -41,7 +41,6 @@ from tests.fakes_sysfs import (
     FakeHost,
     FakeRaplCounter,
 )
-from tests.reentry import finishes, reenter_once
 
 T = TypeVar("T")
 
@@ -529,54 +528,6 @@ def test_busy_time_only_with_no_vcpus_has_no_utilisation(tmp_path: Path, clock: 
     assert reading.utilization_percent is None
 
 
-def test_read_reentered_from_inside_read_returns_and_counts_once(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    """The tracker's SIGTERM handler runs on the main thread and may call read() while the main
-    thread is inside read() holding the sensor's lock: no deadlock, and the nested call changes
-    nothing (it answers from the last completed measurement)."""
-    host = FakeHost(tmp_path)
-    ctr = host.add_cgroup_v2(cpu_max="200000 100000")
-    scope = resolve_scope("auto", **host.roots())
-    sensor = CpuSensor(scope, sysfs_root=host.sysfs_root, proc_root=host.proc_root)
-    low, high = sensor.power_model.min_w_per_vcpu, sensor.power_model.max_w_per_vcpu
-    sensor.start()
-    clock.now_s += 1.0
-    ctr.add_cpu_usage_s(1.0)
-    before = sensor.read()
-
-    nested = reenter_once(sensor, scope, "cpu_time_s")
-    clock.now_s += 1.0
-    ctr.add_cpu_usage_s(1.0)
-    outer = finishes(sensor.read)
-
-    assert nested == [before]  # the state as of the last completed read
-    assert outer.energy_j == pytest.approx(2 * low * 2.0 + 2.0 * (high - low))  # counted once
-    clock.now_s += 1.0
-    assert finishes(sensor.read).energy_j == pytest.approx(2 * low * 3.0 + 2.0 * (high - low))
-
-
-def test_close_reentered_from_inside_read_freezes_the_last_measurement(
-    tmp_path: Path, clock: FakeClock
-) -> None:
-    host = FakeHost(tmp_path)
-    scope = FakeScope(vcpus=2)
-    sensor = CpuSensor(scope, sysfs_root=host.sysfs_root, proc_root=host.proc_root)
-    sensor.start()
-    clock.now_s += 1.0
-    before = sensor.read()
-    read_cpu = scope.cpu_time_s
-
-    def interrupted() -> float:
-        sensor.close()  # the SIGTERM handler stops the tracker mid-read
-        return read_cpu()
-
-    scope.cpu_time_s = interrupted  # type: ignore[method-assign]
-    clock.now_s += 1.0
-    finishes(sensor.read)
-    assert finishes(sensor.read) == before  # at most the interrupted interval is missing
-
-
 def test_read_before_start_is_zero(tmp_path: Path) -> None:
     host = FakeHost(tmp_path)
     sensor = CpuSensor(resolve_scope("machine", proc_root=host.proc_root), proc_root=host.proc_root)
@@ -609,6 +560,7 @@ def _measure_child(busy_s: float) -> tuple[float, float]:
     return reading.energy_j, reading.utilization_percent or 0.0
 
 
+@pytest.mark.slow
 def test_twice_the_busy_time_is_twice_the_cpu_energy() -> None:
     """A real CPU-bound child on the process scope (the model path on hosts without RAPL)."""
     once, _ = _measure_child(0.4)

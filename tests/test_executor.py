@@ -141,12 +141,14 @@ def test_success_writes_what_kfp_reads(tmp_path: Path) -> None:
     assert record["duration_s"] >= 0.3
 
 
+@pytest.mark.slow
 def test_failure_keeps_exit_code_and_still_records(tmp_path: Path) -> None:
     task = launch(tmp_path, "import sys; sys.exit(3)")
     assert start(task).wait(timeout=60) == 3
     assert_kpi_co2(task, "failed")
 
 
+@pytest.mark.slow
 def test_child_killed_by_sigterm_exits_143(tmp_path: Path) -> None:
     task = launch(tmp_path, "import os, signal; os.kill(os.getpid(), signal.SIGTERM)")
     assert start(task).wait(timeout=60) == 143
@@ -170,6 +172,7 @@ def test_sigterm_is_forwarded_and_output_is_not_buffered(tmp_path: Path) -> None
     assert_kpi_co2(task, "interrupted")
 
 
+@pytest.mark.slow
 def test_child_ignoring_sigterm_is_killed_after_grace_period(tmp_path: Path) -> None:
     code = (
         "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
@@ -185,6 +188,7 @@ def test_child_ignoring_sigterm_is_killed_after_grace_period(tmp_path: Path) -> 
     assert_kpi_co2(task, "interrupted")
 
 
+@pytest.mark.slow
 def test_sigint_is_forwarded(tmp_path: Path) -> None:
     task = launch(tmp_path, "import time\nprint('ready', flush=True)\ntime.sleep(60)")
     child = start(task, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -354,6 +358,7 @@ def test_unresolved_placeholders_are_recognised_and_ignored() -> None:
 # -- issue 10: the step's outcome is the command's ------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("child_code", [0, 3])
 @pytest.mark.parametrize("blocked", ["metrics", "executor output"])
 def test_item3_child_exit_code_wins_over_write_failures(
@@ -377,6 +382,7 @@ def test_item3_child_exit_code_wins_over_write_failures(
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_item4_undecodable_project_name_through_exec(tmp_path: Path) -> None:
     import pandas as pd
 
@@ -400,6 +406,7 @@ def test_item4_undecodable_project_name_through_exec(tmp_path: Path) -> None:
     assert metadata["artifacts"][0]["metadata"]["emissions_kg"] == record["emissions_kg"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("written", "problem"),
     [
@@ -499,6 +506,7 @@ def test_item5_merge_gives_the_executor_output_shape_for_any_json(document: Any)
     json.dumps(merged)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("sig", "child_handles", "expected"),
     [
@@ -555,3 +563,24 @@ def test_item17_executor_input_of_another_shape_is_a_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("carbon-kfp exec: error: --executor-input: ") and where in err
     assert EXECUTOR_INPUT_SHAPE in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_item2_command_runs_when_the_sensors_cannot_start(tmp_path: Path) -> None:
+    """A procfs without the wrapper in it (another pid namespace's): the command runs, its code
+    wins, and the record says the CPU and RAM were not measured."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    for name in ("stat", "meminfo", "cpuinfo"):
+        (proc / name).write_bytes(Path("/proc", name).read_bytes())
+    marker = tmp_path / "ran"
+    task = launch(
+        tmp_path, f"import pathlib, sys; pathlib.Path({str(marker)!r}).touch(); sys.exit(3)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "CARBON_KFP_PROC_ROOT": str(proc)}
+    done = subprocess.run(task.command, env=env, text=True, capture_output=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert marker.exists()
+    record = assert_kpi_co2(task, "failed")
+    assert (record["cpu_method"], record["ram_method"]) == ("none", "none")
+    assert any("cannot start" in warning for warning in record["warnings"])

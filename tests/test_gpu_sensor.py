@@ -12,7 +12,6 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +22,6 @@ from carbon_kfp.sensors.base import METHODS, Reading
 from carbon_kfp.sensors.gpu import GpuSensor, model_label, weakest_method
 from carbon_kfp.sensors.nvml_devices import NVML_MODULE_ENV, parse_visible_devices
 from tests.fake_nvml import SCRIPT_ENV, FakeGpu, FakeNvml, PowerCurve, script_json
-from tests.reentry import finishes
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTER = "nvmlDeviceGetTotalEnergyConsumption"
@@ -114,6 +112,7 @@ def test_counter_energy_is_exact() -> None:
     assert fake.calls_named(POWER) == []  # no sampling thread where a counter exists
 
 
+@pytest.mark.slow
 def test_power_integration_matches_piecewise_linear_integral() -> None:
     # Kinks at 1, 2 and 3 s, slope changes 100 + 50 + 50 W/s.
     curve = PowerCurve(((0.0, 100.0), (1.0, 200.0), (2.0, 200.0), (3.0, 150.0)))
@@ -497,69 +496,3 @@ def test_gpu_check_runs_end_to_end_on_a_fake_gpu(tmp_path: Path) -> None:
     assert result["counter_energy_j"] == pytest.approx(100.0 * result["measured_s"], rel=0.02)
     assert abs(result["difference_percent"]) < 1.0
     assert "difference" in out.stdout
-
-
-# -- reentrancy (the tracker's SIGTERM handler runs on the thread it interrupts) ---------------
-
-
-def test_read_reentered_from_inside_an_nvml_call_neither_hangs_nor_double_counts() -> None:
-    fake = FakeNvml([FakeGpu(uuid=UUID_A, curve=PowerCurve.constant(100.0))])
-    sensor = GpuSensor(nvml=fake)
-    since_s = time.monotonic()
-    sensor.start()
-    time.sleep(0.05)
-    before = sensor.read()
-    nested: list[Reading] = []
-    armed = [True]  # fire once, also if a nested call reached here again
-    read_counter = fake.nvmlDeviceGetTotalEnergyConsumption
-
-    def interrupted(handle: Any) -> int:
-        value = read_counter(handle)
-        if armed:  # the counter moves on, then a signal handler reads the sensor
-            armed.clear()
-            time.sleep(0.02)
-            nested.append(sensor.read())
-            sensor.sample()
-        return value
-
-    fake.nvmlDeviceGetTotalEnergyConsumption = interrupted  # type: ignore[method-assign]
-    time.sleep(0.05)
-    finishes(sensor.read)
-    time.sleep(0.05)
-    reading = final_reading(sensor)
-
-    assert nested == [before]  # the last completed reads; no NVML call of its own
-    assert sensor.warnings() == ()  # no counter "going backwards"
-    exact_j = fake.energy_j(UUID_A, *window(fake, COUNTER, UUID_A, since_s))
-    assert reading.energy_j == pytest.approx(exact_j, rel=1e-3)  # every interval counted once
-
-
-def test_close_reentered_from_inside_an_nvml_call_defers_the_shutdown() -> None:
-    fake = FakeNvml([FakeGpu(uuid=UUID_A, energy_counter=False)])
-    with pytest.warns(CarbonKfpWarning, match="counter unavailable"):
-        sensor = GpuSensor(nvml=fake)
-    sensor.start()
-    read_power = fake.nvmlDeviceGetPowerUsage
-    shutdowns_seen: list[int] = []
-    armed = [True]
-
-    def interrupted(handle: Any) -> int:
-        if threading.current_thread().name != "carbon-kfp-gpu-power" and armed:
-            armed.clear()
-            sensor.close()  # the handler stops the tracker while read() is inside NVML
-            shutdowns_seen.append(fake.shutdown_count)
-        return read_power(handle)
-
-    fake.nvmlDeviceGetPowerUsage = interrupted  # type: ignore[method-assign]
-    time.sleep(0.15)
-    outer = finishes(sensor.read)
-
-    assert shutdowns_seen == [0]  # not shut down under the interrupted NVML call...
-    assert fake.init_count == fake.shutdown_count == 1  # ...but when that call ended
-    deadline = time.monotonic() + 5.0
-    while any(t.name == "carbon-kfp-gpu-power" for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "the power thread outlived close()"
-        time.sleep(0.01)
-    calls = len(fake.calls)
-    assert sensor.read() == outer  # closed: nothing is measured after the interrupted read
-    assert len(fake.calls) == calls

@@ -154,33 +154,6 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["record.json"]
 
 
-def test_reentrant_append_from_a_signal_handler_does_not_wait_for_itself(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import threading
-
-    from carbon_kfp import outputs
-
-    path = tmp_path / "emissions.csv"
-    append_csv(make_record(task_name="first"), path)
-    real_read_first_line = outputs._read_first_line
-    reentered: list[bool] = []
-
-    def read_then_reenter(fd: int) -> bytes:
-        if not reentered:  # as if SIGTERM arrived here and the handler flushed
-            reentered.append(True)
-            append_csv(make_record(task_name="from-handler"), path)
-        return real_read_first_line(fd)
-
-    monkeypatch.setattr(outputs, "_read_first_line", read_then_reenter)
-    writer = threading.Thread(target=append_csv, args=(make_record(task_name="outer"), path))
-    writer.start()
-    writer.join(10)
-    assert not writer.is_alive(), "append_csv deadlocked on its own flock"
-    tasks = [row["task_name"] for row in csv.DictReader(path.open())]
-    assert tasks == ["first", "from-handler", "outer"]
-
-
 # -- issue 10: a row whole or not at all, one record one row, never fail on a string ------------
 
 

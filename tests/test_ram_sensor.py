@@ -10,12 +10,10 @@ import pytest
 
 from carbon_kfp import errors
 from carbon_kfp.errors import CarbonKfpWarning
-from carbon_kfp.sensors import ram as ram_module
 from carbon_kfp.sensors.base import Reading
 from carbon_kfp.sensors.ram import RamSensor, memory_w_per_gib
 from carbon_kfp.sensors.scope import resolve_scope
 from tests.fakes_sysfs import GIB, FakeHost
-from tests.reentry import finishes, reenter_once
 
 
 @pytest.fixture(autouse=True)
@@ -139,37 +137,6 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self.now_s
-
-
-def test_read_reentered_from_inside_read_returns_and_integrates_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A SIGTERM handler calling read()/sample()/close() while the main thread is inside read():
-    no deadlock; the nested calls answer from the last completed sample and change nothing."""
-    clock = FakeClock()
-    monkeypatch.setattr(ram_module, "time", clock)
-    host = FakeHost(tmp_path, cpus=64, memory_bytes=256 * GIB)
-    host.add_cgroup_v2(cpu_max="200000 100000", memory_max=4 * GIB).set_memory_usage(GIB)
-    scope = resolve_scope("auto", **host.roots())
-    sensor = RamSensor(scope)
-    sensor.start()
-    clock.now_s += 10.0
-    before = sensor.read()
-    read_used = scope.memory_used_gib
-    nested = reenter_once(sensor, scope, "memory_used_gib")
-    clock.now_s += 10.0
-    outer = finishes(sensor.read)
-    assert nested == [before]
-    assert outer.energy_j == pytest.approx(4 * 0.3725 * 20.0)  # integrated once
-
-    def closing() -> float:
-        sensor.close()  # the handler stops the tracker mid-read
-        return read_used()
-
-    scope.memory_used_gib = closing  # type: ignore[method-assign]
-    clock.now_s += 10.0
-    finishes(sensor.read)
-    assert finishes(sensor.read) == outer  # at most the interrupted interval is missing
 
 
 @pytest.mark.parametrize("domain", ["psys", "package-0"])

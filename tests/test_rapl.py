@@ -441,6 +441,7 @@ def switch_runs(draw: st.DrawFn) -> tuple[list[Step], int | None, bool]:
     return steps, fail_at, draw(st.booleans())
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(switch_runs())
 def test_cumulative_cpu_energy_never_decreases_across_a_switch_to_the_model(

@@ -25,9 +25,7 @@ miss.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,15 +36,11 @@ from carbon_kfp.compare import alongside, build_backends
 from carbon_kfp.errors import ConfigError, warn_once
 from carbon_kfp.outputs import write_record_json
 from carbon_kfp.record import EmissionsRecord, Status
-from carbon_kfp.tracker import EmissionsTracker
+from carbon_kfp.sigterm import SIGTERM_EXIT_CODE, SigtermGuard, StepTerminated
+from carbon_kfp.tracker import NON_MAIN_THREAD_NOTE, EmissionsTracker, exit_status
 from carbon_kfp.tracker_options import resolved_or_empty
 
-#: Exit status of a step stopped by SIGTERM inside ``track`` (128 + 15, as a shell reports it).
-SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
-
-
-class StepTerminated(SystemExit):
-    """SIGTERM arrived inside ``track``: unwinds the block so ``kpi_co2`` is written, exits 143."""
+__all__ = ["SIGTERM_EXIT_CODE", "StepTerminated", "log_record", "track"]
 
 
 def log_record(kpi_co2: Metrics, record: EmissionsRecord) -> None:
@@ -58,41 +52,6 @@ def log_record(kpi_co2: Metrics, record: EmissionsRecord) -> None:
     for key, value in record.to_metrics().items():
         kpi_co2.log_metric(key, value)
     write_record_json(Path(kpi_co2.path), record)
-
-
-class _SigtermGuard:
-    """Turns SIGTERM into :class:`StepTerminated` while the block runs; defers it while finishing.
-
-    Installed only when SIGTERM has its default action (death without unwinding) and on the main
-    thread; a handler the user installed, or SIG_IGN, is left alone. A SIGTERM that arrives while
-    the record is being written is raised once it has been written.
-    """
-
-    def __init__(self, enabled: bool) -> None:
-        self.finishing = False
-        self._pending = False
-        self._installed = (
-            enabled
-            and threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-        )
-
-    def _handle(self, _signum: int, _frame: object) -> None:
-        if self.finishing:
-            self._pending = True
-            return
-        raise StepTerminated(SIGTERM_EXIT_CODE)
-
-    def __enter__(self) -> _SigtermGuard:
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if self._installed:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if self._pending and exc_type is None:
-            raise StepTerminated(SIGTERM_EXIT_CODE)
 
 
 def _finish(
@@ -149,8 +108,9 @@ def track(
         compare: comparison backends run around the same block, see :mod:`carbon_kfp.compare`.
         handle_signals: turn SIGTERM (Vertex AI preemption, ``kubectl delete``) into
             :class:`StepTerminated` so the block unwinds, ``kpi_co2`` is written with
-            ``status="interrupted"`` and the process exits 143. Only when SIGTERM has its
-            default action and on the main thread.
+            ``status="interrupted"`` and the process exits 143; a SIGTERM handler installed
+            before is chained to instead, and a SIGTERM while ``kpi_co2`` is written is acted
+            on once it is written (:mod:`carbon_kfp.sigterm`). Only on the main thread.
         **tracker_kwargs: :class:`~carbon_kfp.EmissionsTracker` arguments.
 
     Raises:
@@ -159,8 +119,9 @@ def track(
         OSError: the artifact's file cannot be written after a block that succeeded. After a
             block that raised, a write error is only warned about.
         BaseException: whatever the block raised, re-raised unchanged after the record (with
-            the energy used until then, ``status="failed"``, or ``"interrupted"`` for
-            ``KeyboardInterrupt``/``SystemExit``) was written.
+            the energy used until then, status by :func:`carbon_kfp.tracker.exit_status`:
+            ``"failed"`` for an ``Exception``, ``"interrupted"`` for ``KeyboardInterrupt`` or
+            ``SystemExit``) was written.
     """
     if not getattr(kpi_co2, "path", ""):
         raise ConfigError(f"kpi_co2={kpi_co2!r} has no path; pass the component's Output[Metrics]")
@@ -175,15 +136,19 @@ def track(
     backends = build_backends(
         compare, tracker.context, measure_interval_s=float(kwargs.get("measure_interval_s", 1.0))
     )
-    with _SigtermGuard(handle_signals) as guard:
+    guard = SigtermGuard()
+    if handle_signals and not guard.install():
+        warn_once(NON_MAIN_THREAD_NOTE)
+    try:
         tracker.start()
         try:
             with alongside(tracker, backends):
                 yield tracker
         except BaseException as exc:
-            guard.finishing = True
-            status: Status = "failed" if isinstance(exc, Exception) else "interrupted"
-            _finish(kpi_co2, tracker, status, exc)
+            with guard.held():
+                _finish(kpi_co2, tracker, exit_status(type(exc)), exc)
             raise
-        guard.finishing = True
-        _finish(kpi_co2, tracker, "completed", None)
+        with guard.held():
+            _finish(kpi_co2, tracker, "interrupted" if guard.received else "completed", None)
+    finally:
+        guard.remove()

@@ -3,11 +3,9 @@
 A sensor never raises to the tracker once started: a fault downgrades its method, warns once and
 is recorded (DESIGN §1, §5). Construction may raise ``ValueError`` for bad configuration only.
 
-Reentrancy: the tracker's SIGTERM handler runs on the main thread and may call ``read``,
-``sample`` or ``close`` while the main thread is already inside one of them. Sensors therefore
-guard their state with a ``threading.RLock`` (a plain ``Lock`` would deadlock) plus a
-:class:`CallDepth`: a nested call does not advance the measurement, it answers from the state of
-the last completed one (at worst the interval in progress is missing from the nested answer).
+Sensors are called from the tracker's sampling thread and from the caller's thread, never from a
+signal handler (the tracker's SIGTERM handler only raises, :mod:`carbon_kfp.sigterm`), so a plain
+``threading.Lock`` per sensor is enough.
 """
 
 from __future__ import annotations
@@ -147,31 +145,3 @@ class WarningLog:
     def messages(self) -> tuple[str, ...]:
         """Every message so far, in the order first added."""
         return tuple(self._messages)
-
-
-class CallDepth:
-    """How deep the thread that holds an object's ``RLock`` is inside that object's methods.
-
-    Use it inside the lock: ``with self._lock, self._depth as outermost:``. ``outermost`` is
-    False only for a call made while another call of the same object is in progress on the same
-    thread (a signal handler that interrupted it), since no other thread can hold the lock then.
-    Such a nested call must not change the measurement state, which the interrupted call may be
-    halfway through updating.
-    """
-
-    __slots__ = ("depth",)
-
-    def __init__(self) -> None:
-        self.depth = 0
-
-    def __enter__(self) -> bool:
-        self.depth += 1
-        return self.depth == 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.depth -= 1
-
-    @property
-    def active(self) -> bool:
-        """Whether a call is in progress (on the lock holder's thread)."""
-        return self.depth > 0

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from carbon_kfp.energy import linear_power_model_energy_j
-from carbon_kfp.sensors.base import CallDepth, Method, Reading, WarningLog
+from carbon_kfp.sensors.base import Method, Reading, WarningLog
 from carbon_kfp.sensors.cpuinfo import (
     CpuInfo,
     CpuPowerModel,
@@ -124,9 +124,7 @@ class CpuSensor:
     by :meth:`warnings` (so are RAPL zones skipped because their ``name`` or
     ``max_energy_range_uj`` is unreadable, warned at construction).
 
-    Thread-safe and reentrant: a call made from a signal handler while another call is in
-    progress on the same thread answers from the last completed measurement (see
-    :mod:`carbon_kfp.sensors.base`).
+    Thread-safe: the tracker's sampling thread and the caller share it.
     """
 
     name = "cpu"
@@ -147,8 +145,7 @@ class CpuSensor:
         self._charge_idle = charge_idle
         self._info: CpuInfo = read_cpuinfo(proc_root)
         self._power: CpuPowerModel = cpu_power_model(self._info, self._provider)
-        self._lock = threading.RLock()  # reentrant: see the class docstring
-        self._depth = CallDepth()
+        self._lock = threading.Lock()
         self._log = WarningLog()
         for note in scope.notes:
             self._log.add(note)
@@ -179,9 +176,7 @@ class CpuSensor:
 
     def start(self) -> None:
         """Take the baselines (CPU time, RAPL counters); a RAPL fault selects the model."""
-        with self._lock, self._depth as outermost:
-            if not outermost:  # from a signal handler during another call: leave the run alone
-                return
+        with self._lock:
             now = time.monotonic()
             self._t0_s = self._t_last_s = self._model_t0_s = now
             self._cpu0_s = self._cpu_last_s = self._model_cpu0_s = self._scope_cpu_s()
@@ -207,27 +202,25 @@ class CpuSensor:
 
     def sample(self) -> None:
         """Read the counters (catches RAPL wrap-around and applies each interval's share)."""
-        with self._lock, self._depth as outermost:
-            if outermost and self._started and not self._closed:
+        with self._lock:
+            if self._started and not self._closed:
                 self._advance(time.monotonic())
 
     def read(self) -> Reading:
         """Cumulative CPU energy since ``start()`` (0 J before it). Units: J."""
-        with self._lock, self._depth as outermost:
+        with self._lock:
             if self._final is not None:
                 return self._final
             if not self._started:
                 return Reading(0.0, self._model_method(), self._scope.vcpus, self._model_label())
-            if outermost:  # a nested call answers from the last completed measurement
-                self._advance(time.monotonic())
+            self._advance(time.monotonic())
             return self._reading()
 
     def close(self) -> None:
         """Freeze the reading (later ``read()`` calls return it). Idempotent."""
-        with self._lock, self._depth as outermost:
+        with self._lock:
             if self._started and self._final is None:
-                if outermost:
-                    self._advance(time.monotonic())
+                self._advance(time.monotonic())
                 self._final = self._reading()
             self._closed = True
 
@@ -282,7 +275,7 @@ class CpuSensor:
                 self._rapl.sample(now, shares)
             except (RaplError, OSError, ValueError) as exc:
                 # Keep what RAPL measured up to its last good sample (at _t_last_s); the model
-                # continues from there. The flag flips last, so a nested read sees either state.
+                # continues from there.
                 kept = self._rapl_reading()
                 self._model_base_j = kept.energy_j
                 self._model_base_bounds_j = kept.bounds_j()

@@ -29,28 +29,24 @@ a device still measures with), e.g. ``nvml-power`` for a device that went counte
 Distributed runs: construct with ``measure=False`` on ranks that do not own the node (see
 :func:`carbon_kfp.distributed.elect_node_owner`); such a sensor never imports or calls NVML.
 
-Reentrancy: the state is guarded by an ``RLock``. A ``start``/``sample``/``read`` made from a
-signal handler while another call is in progress on the same thread makes no NVML call and answers
-from the last completed reads (an NVML read interrupted halfway would otherwise be counted twice);
-a ``close`` made there stops measuring at once and leaves ``nvmlShutdown`` to the end of the
-interrupted call, which may still be using NVML.
+Threads: the state is guarded by one lock, shared by the tracker's sampling thread, the power
+thread and the caller; no call comes from a signal handler (:mod:`carbon_kfp.sigterm`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from carbon_kfp.energy import trapezoid_energy_j
 from carbon_kfp.errors import ConfigError, get_logger, log_debug
-from carbon_kfp.sensors.base import CallDepth, Method, Reading, WarningLog
+from carbon_kfp.sensors.base import Method, Reading, WarningLog
 from carbon_kfp.sensors.nvml_devices import (
     DRIVER_MARKERS,
     NVML_MODULE_ENV,
@@ -196,8 +192,7 @@ class GpuSensor:
         if method not in ("auto", "nvml-power"):
             raise ConfigError(f"method={method!r}; expected 'auto' or 'nvml-power'")
         self.power_sample_hz = float(power_sample_hz)
-        self._lock = threading.RLock()
-        self._depth = CallDepth()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._log = WarningLog()
@@ -234,8 +229,8 @@ class GpuSensor:
 
     def start(self) -> None:
         """Take the baseline: energy counts from now. Starts the power thread if needed."""
-        with self._entered() as live:
-            if live:
+        with self._lock:
+            if not self._closed:
                 self._baseline()
 
     def _baseline(self) -> None:
@@ -249,30 +244,19 @@ class GpuSensor:
 
     def sample(self) -> None:
         """Read counters and utilisation (the tracker calls this every interval)."""
-        with self._entered() as live:
-            if live and self._started:
+        with self._lock:
+            if self._started and not self._closed:
                 for device in self._devices:
                     self._refresh(device, power=False)  # the power thread samples power
                     self._read_utilization(device)
 
     def read(self) -> Reading:
         """Cumulative energy since ``start()``, refreshed from NVML unless closed."""
-        with self._entered() as live:
-            if live and self._started:
+        with self._lock:
+            if self._started and not self._closed:
                 for device in self._devices:
                     self._refresh(device, power=True)
             return self._reading()
-
-    @contextlib.contextmanager
-    def _entered(self) -> Iterator[bool]:
-        """Hold the lock; yield whether this call may change the measurement (the outermost
-        call of this thread, sensor not closed). Shuts NVML down once the sensor is closed."""
-        with self._lock:
-            try:
-                with self._depth as outermost:
-                    yield outermost and not self._closed
-            finally:
-                self._shutdown_if_closed()
 
     def _refresh(self, device: _Device, *, power: bool) -> None:
         """Read the device's energy counter, or with ``power`` its power (by its method)."""
@@ -283,17 +267,12 @@ class GpuSensor:
 
     def close(self) -> None:
         """Stop the power thread and shut NVML down. Idempotent; later reads return the last one."""
-        with self._lock, self._depth as outermost:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._stop.set()
             thread = self._thread
-            if not outermost:
-                # From a signal handler during another call on this thread: that call holds the
-                # lock (the power thread may be waiting for it) and may be inside NVML, so do not
-                # join or shut down here; the interrupted call shuts NVML down when it ends.
-                return
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5.0)
         with self._lock:
@@ -466,11 +445,6 @@ class GpuSensor:
             due_s = max(due_s + period_s, time.monotonic())
 
     # -- small helpers ------------------------------------------------------------------------
-
-    def _shutdown_if_closed(self) -> None:
-        """At the end of an outermost call: finish a ``close`` that a nested call deferred."""
-        if self._closed and not self._depth.active:
-            self._shutdown_nvml()
 
     def _shutdown_nvml(self) -> None:
         nvml, self._nvml = self._nvml, None

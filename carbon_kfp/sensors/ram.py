@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from carbon_kfp import tables
 from carbon_kfp.energy import trapezoid_energy_j
-from carbon_kfp.sensors.base import CallDepth, Reading, WarningLog
+from carbon_kfp.sensors.base import Reading, WarningLog
 from carbon_kfp.sensors.scope import Scope
 
 REFERENCE_VALUES = "green-algorithms/referenceValues.csv"
@@ -64,9 +64,7 @@ class RamSensor:
     Raises:
         DataFileError: the packaged coefficient table is broken (construction only).
 
-    Thread-safe and reentrant: a call made from a signal handler while another call is in
-    progress on the same thread answers from the last completed sample (see
-    :mod:`carbon_kfp.sensors.base`).
+    Thread-safe: the tracker's sampling thread and the caller share it.
     """
 
     name = "ram"
@@ -76,8 +74,7 @@ class RamSensor:
         self._dram_measured = dram_measured
         self._in_cpu = False  # whether the last interval's RAM energy was the CPU reading's
         self._w_per_gib = memory_w_per_gib()
-        self._lock = threading.RLock()  # reentrant: see the class docstring
-        self._depth = CallDepth()
+        self._lock = threading.Lock()
         self._log = WarningLog()
         self._started = False
         self._final: Reading | None = None
@@ -89,9 +86,7 @@ class RamSensor:
 
     def start(self) -> None:
         """Take the first memory sample."""
-        with self._lock, self._depth as outermost:
-            if not outermost:  # from a signal handler during another call: leave the run alone
-                return
+        with self._lock:
             self._used_gib = self._read_used()
             self._t0_s = self._t_last_s = time.monotonic()
             self._gib_last = self._scope.memory_gib
@@ -102,25 +97,24 @@ class RamSensor:
 
     def sample(self) -> None:
         """Integrate memory power up to now (updates RSS / working set where that is the size)."""
-        with self._lock, self._depth as outermost:
-            if outermost and self._started and self._final is None:
+        with self._lock:
+            if self._started and self._final is None:
                 self._advance()
 
     def read(self) -> Reading:
         """Cumulative RAM energy since ``start()`` (0 J before it). Units: J."""
-        with self._lock, self._depth as outermost:
+        with self._lock:
             if self._final is not None:
                 return self._final
-            if outermost and self._started:  # a nested call answers from the last sample
+            if self._started:
                 self._advance()
             return self._reading()
 
     def close(self) -> None:
         """Freeze the reading (later ``read()`` calls return it). Idempotent."""
-        with self._lock, self._depth as outermost:
+        with self._lock:
             if self._started and self._final is None:
-                if outermost:
-                    self._advance()
+                self._advance()
                 self._final = self._reading()
 
     def warnings(self) -> tuple[str, ...]:

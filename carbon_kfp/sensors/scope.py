@@ -25,7 +25,6 @@ from typing import Literal
 
 from carbon_kfp.errors import ConfigError, close_matches
 from carbon_kfp.sensors import cgroup
-from carbon_kfp.sensors.base import CallDepth
 from carbon_kfp.sensors.proctree import TreeUsage, clock_ticks_per_s, open_process_tree
 
 ScopeKind = Literal["container", "process", "machine"]
@@ -312,9 +311,7 @@ class ProcessScope(Scope):
     than :data:`SHARED_WALK_S` old, once. The CPU and RAM sensors sample on the same tick, in
     that order, so they walk the tree once between them.
 
-    Thread-safe and reentrant (an ``RLock``): ``cpu_time_s`` called from a signal handler while
-    another ``cpu_time_s`` is in progress on the same thread returns the last total instead of
-    walking, so the interrupted call's update is never undone.
+    Thread-safe: the CPU and RAM sensors share it across the sampling thread and the caller.
     """
 
     kind: ScopeKind = "process"
@@ -326,12 +323,11 @@ class ProcessScope(Scope):
         self.host_cpus = host_cpus
         try:
             self._tree = open_process_tree(pid, proc_root)
-        except ProcessLookupError as exc:
-            raise ConfigError(f"scope='process': no process with pid {pid} ({exc})") from None
+        except ProcessLookupError as exc:  # the environment, not the configuration
+            raise ProcessLookupError(f"no process with pid {pid} ({exc})") from None
         affinity = _affinity_cpus(pid)
         self.vcpus = float(min(host_cpus, affinity) if affinity > 0 else host_cpus)
-        self._lock = threading.RLock()  # reentrant: see the class docstring
-        self._cpu_depth = CallDepth()
+        self._lock = threading.Lock()
         self._walk_for_memory: TreeUsage | None = None  # the last CPU-time walk, until used
         self._walk_s = 0.0
         self._last_tree_s: float | None = None
@@ -341,11 +337,7 @@ class ProcessScope(Scope):
         self.detail = f"process tree of pid {pid}: {self.vcpus:g} vCPUs (host), RSS"
 
     def cpu_time_s(self) -> float:
-        with self._lock, self._cpu_depth as outermost:
-            if not outermost:  # nested in a walk on this thread: do not touch the totals
-                if self._last_tree_s is None:
-                    return self._tree.usage().cpu_s  # what the first walk will start from
-                return self._accumulated_s
+        with self._lock:
             walk = self._tree.usage()
             self._walk_for_memory, self._walk_s = walk, time.monotonic()
             if self._last_tree_s is None:
@@ -439,7 +431,10 @@ def resolve_scope(
 
     Raises:
         ConfigError: an unknown ``requested``, ``"container"`` without a readable cgroup (the
-            message names what was looked for), or ``"process"`` with a missing pid.
+            message names what was looked for).
+        ProcessLookupError: no process ``pid`` in ``proc_root`` (a procfs of another pid
+            namespace): a fault of the environment, which the tracker degrades to method
+            ``none``.
     """
     if requested not in SCOPE_CHOICES:
         raise ConfigError(
