@@ -38,6 +38,7 @@ _KMS_KEY = re.compile(
     r"/cryptoKeys/([a-zA-Z0-9_-]{1,63})"
 )
 _EXPERIMENT = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[a-z0-9][a-z0-9.-]*[a-z0-9]")
 
 
@@ -93,9 +94,12 @@ def check_pipeline_root(pipeline_root: str) -> str:
         ConfigError: another scheme, a local path or a missing bucket name.
     """
     bucket = pipeline_root.removeprefix("gs://").split("/", 1)[0]
-    if pipeline_root.startswith("gs://") and re.fullmatch(r"[a-z0-9][a-z0-9._-]{1,221}", bucket):
+    if pipeline_root.startswith("gs://") and _BUCKET.fullmatch(bucket):
         return pipeline_root
-    raise ConfigError(f"--pipeline-root {pipeline_root!r}: expected a gs://BUCKET/path URI")
+    raise ConfigError(
+        f"--pipeline-root {pipeline_root!r}: expected gs://BUCKET/path, BUCKET being 3-222 "
+        "lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+    )
 
 
 def check_service_account(service_account: str | None) -> str | None:

@@ -145,9 +145,10 @@ def wine_pipeline(
             location=LOCATION_PLACEHOLDER,
             labels=labels,
         )
+        # After the upload: no endpoint is created for a model that did not register.
         endpoint = load_op("endpoint_create")(
             display_name=endpoint_display_name, location=LOCATION_PLACEHOLDER, labels=labels
-        )
+        ).after(upload)
         deploy = load_op("model_deploy")(
             model=upload.outputs["model"],
             endpoint=endpoint.outputs["endpoint"],
