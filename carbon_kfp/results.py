@@ -164,9 +164,12 @@ def to_table(result: JobCo2) -> str:
         ("total", "", f"{result.energy_kwh:.3g}", f"{result.emissions_kg * 1000:.3g}", "", "")
     )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
     rule = "  ".join("-" * width for width in widths)
-    head = "  ".join(cell.ljust(width) for cell, width in zip(header, widths))
+    head = "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))
     text = [f"job {result.job}", head, rule, *lines[:-1], rule, lines[-1]]
     cached = [step for step in result.steps if step.cached]
     if cached:

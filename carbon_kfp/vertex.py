@@ -109,7 +109,7 @@ def submit_pipeline(
     from google.cloud import aiplatform
 
     job = aiplatform.PipelineJob(
-        display_name=settings.display_name,
+        display_name=settings.display_name or template.stem,
         template_path=str(template),
         pipeline_root=settings.pipeline_root,
         parameter_values=dict(parameter_values),
@@ -174,9 +174,7 @@ def follow_job(
         sleep(poll_interval_s)
 
 
-def get_job(
-    job: str, project: str | None, region: str | None, credentials: Any = None
-) -> Any:
+def get_job(job: str, project: str | None, region: str | None, credentials: Any = None) -> Any:
     """The ``PipelineJob`` named by a full resource name, a job id, or a display name (newest).
 
     A job id or display name needs ``project`` and ``region``.

@@ -167,10 +167,13 @@ def check_experiment(experiment: str | None) -> str | None:
 
 
 def _label_chars_ok(text: str) -> bool:
-    return all(
-        c in "_-" or c.isdigit() or (c.isalpha() and unicodedata.category(c) != "Lu")
-        for c in text
-    ) and text == text.lower()
+    return (
+        all(
+            c in "_-" or c.isdigit() or (c.isalpha() and unicodedata.category(c) != "Lu")
+            for c in text
+        )
+        and text == text.lower()
+    )
 
 
 def check_label(key: str, value: str) -> None:

@@ -72,7 +72,16 @@ def test_wine_for_kubeflow_names_the_vertex_components(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "wine.yaml"
-    argv = ["compile", "wine", "--output", str(out), "--target", "kubeflow", "--cpu-image", "x.io/c:1"]
+    argv = [
+        "compile",
+        "wine",
+        "--output",
+        str(out),
+        "--target",
+        "kubeflow",
+        "--cpu-image",
+        "x.io/c:1",
+    ]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     for executor in ("exec-model-upload", "exec-endpoint-create", "exec-model-deploy"):
@@ -88,7 +97,9 @@ def test_yaml_source_keeps_the_file_and_rebases_images(
     assert cli.main(["compile", "wine", "--output", str(first)]) == 0
     assert cli.main(["compile", str(first), "--output", str(second)]) == 0
     assert second.read_bytes() == first.read_bytes()
-    assert cli.main(["compile", str(first), "--output", str(second), "--cpu-image", "x.io/c:2"]) == 0
+    assert (
+        cli.main(["compile", str(first), "--output", str(second), "--cpu-image", "x.io/c:2"]) == 0
+    )
     rebased = spec_of(second)
     assert "x.io/c:2" in images(rebased)
     assert "gcr.io/ml-pipeline/google-cloud-pipeline-components:2.22.0" in images(rebased)
@@ -110,7 +121,9 @@ def test_bad_source(
     assert message in capsys.readouterr().err
 
 
-def test_missing_function(user_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_function(
+    user_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     argv = ["compile", f"{user_file}:nope", "--output", str(tmp_path / "o.yaml")]
     assert cli.main(argv) == 2
     assert '"nope" not found' in capsys.readouterr().err

@@ -134,6 +134,7 @@ def test_submit_sends_exactly_the_settings(
 
 def test_no_cache_turns_caching_off_for_every_task(vertex: FakeVertex) -> None:
     assert submit("--no-cache") == 0
+    assert sent_job(vertex).display_name == "wine-quality"  # the pipeline's name by default
     template = json_format.MessageToDict(sent_job(vertex)._pb.pipeline_spec)
     assert set(caching(template).values()) == {False}
     assert len(caching(template)) == 9
@@ -228,7 +229,10 @@ def untracked():
         (["--network", "projects/my-proj/global/networks/ml"], "projects/my-proj"),
         (["--encryption-key", "my-key"], "'my-key'"),
         (
-            ["--encryption-key", f"projects/{PROJECT}/locations/us-central1/keyRings/r/cryptoKeys/k"],
+            [
+                "--encryption-key",
+                f"projects/{PROJECT}/locations/us-central1/keyRings/r/cryptoKeys/k",
+            ],
             "'us-central1'",
         ),
         (["--service-account", "runner"], "'runner'"),
@@ -297,3 +301,19 @@ def test_submit_a_compiled_yaml(vertex: FakeVertex, tmp_path: Path) -> None:
         if "container" in e
     }
     assert f"{REGISTRY}/carbon-kfp-cpu:{__version__}" in images
+
+
+def test_a_refusal_by_vertex_ai_exits_1(
+    vertex: FakeVertex, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from google.api_core import exceptions
+    from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
+
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise exceptions.PermissionDenied("aiplatform.pipelineJobs.create denied")
+
+    monkeypatch.setattr(PipelineServiceClient, "create_pipeline_job", refuse)
+    assert submit() == 1
+    assert "Vertex AI refused the job: 403 aiplatform.pipelineJobs.create denied" in (
+        capsys.readouterr().err
+    )

@@ -113,6 +113,7 @@ def vertex(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVertex]:
     monkeypatch.setattr(MetadataServiceClient, "get_context", get_context)
     monkeypatch.setattr(MetadataServiceClient, "create_context", create_context)
     monkeypatch.setattr(MetadataServiceClient, "add_context_children", add_context_children)
+
     def check_bucket(**kwargs: Any) -> str:
         fake.calls.append(("check_bucket", kwargs))
         return str(kwargs["output_artifacts_gcs_dir"])

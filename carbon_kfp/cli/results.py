@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from carbon_kfp.results import FORMATS
@@ -28,9 +29,15 @@ def register(commands: Any) -> None:
 
 
 def _results(args: argparse.Namespace) -> int:
+    from google.api_core import exceptions
+
     from carbon_kfp.results import job_co2, render
     from carbon_kfp.vertex import get_job, task_detail_dicts
 
-    job = get_job(args.job, args.project, args.region)
+    try:
+        job = get_job(args.job, args.project, args.region)
+    except exceptions.GoogleAPICallError as exc:
+        print(f"carbon-kfp results: Vertex AI refused: {exc}", file=sys.stderr)
+        return 1
     print(render(job_co2(str(job.resource_name), task_detail_dicts(job)), args.format))
     return 0

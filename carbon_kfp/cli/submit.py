@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -59,6 +60,16 @@ def register(commands: Any) -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
+    from google.api_core import exceptions
+
+    try:
+        return _checked_submit(args)
+    except exceptions.GoogleAPICallError as exc:  # the request was valid here, refused there
+        print(f"carbon-kfp submit: Vertex AI refused the job: {exc}", file=sys.stderr)
+        return 1
+
+
+def _checked_submit(args: argparse.Namespace) -> int:
     from carbon_kfp.kfp.params import convert_params, parse_params
     from carbon_kfp.vertex import follow_job, submit_pipeline, submit_settings
 
@@ -85,6 +96,9 @@ def _submit(args: argparse.Namespace) -> int:
         if "cloud_location" in declared and "cloud_location" not in params:
             params["cloud_location"] = settings.region  # the steps' grid intensity follows it
         values = convert_params(source.component, params, source.choices)
+        if settings.display_name is None:
+            name = str(compiled.spec.get("pipelineInfo", {}).get("name", "pipeline"))
+            settings = dataclasses.replace(settings, display_name=name)
         job = submit_pipeline(compiled.path, settings, values)
     print(f"submitted {job.resource_name}")
     if not args.wait:

@@ -1,4 +1,4 @@
-"""What ``carbon-kfp compile`` and ``submit`` accept as SOURCE, loaded and compiled with kfp's own code.
+"""SOURCE of ``carbon-kfp compile`` and ``submit``, loaded and compiled with kfp's own code.
 
 SOURCE is one of:
 

@@ -55,7 +55,9 @@ def write_ops(folder: Path = HERE) -> list[Path]:
 
     written = []
     for name, (module, op) in OPS.items():
-        component = getattr(importlib.import_module(f"google_cloud_pipeline_components.v1.{module}"), op)
+        component = getattr(
+            importlib.import_module(f"google_cloud_pipeline_components.v1.{module}"), op
+        )
         path = folder / f"{name}.yaml"
         compiler.Compiler().compile(component, str(path))
         written.append(path)

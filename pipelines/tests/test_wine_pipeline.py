@@ -123,7 +123,13 @@ def _tasks(spec: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[str]]]:
     return found
 
 
-DEPLOY_TASKS = ("check-serving-image", "importer", "model-upload", "endpoint-create", "model-deploy")
+DEPLOY_TASKS = (
+    "check-serving-image",
+    "importer",
+    "model-upload",
+    "endpoint-create",
+    "model-deploy",
+)
 
 
 def test_deploy_runs_only_for_vertex_and_a_passing_model(spec: dict[str, Any]) -> None:

@@ -18,7 +18,9 @@ def trained_model(sklearn_version: str = "1.6.1", uri: str = URI) -> dsl.Model:
 
 
 def test_matching_model_passes_its_uri() -> None:
-    result = check_serving_image.python_func(model=trained_model(), serving_image=DEFAULT_SERVING_IMAGE)
+    result = check_serving_image.python_func(
+        model=trained_model(), serving_image=DEFAULT_SERVING_IMAGE
+    )
     assert result.artifact_uri == URI
 
 
