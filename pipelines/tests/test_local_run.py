@@ -136,7 +136,7 @@ def test_format_summary() -> None:
                 intensity="209 g/kWh gcp-region (europe-west4)",
                 metrics={"accuracy": 0.83481},
             ),
-            StepSummary(step="deploy-wine-model", display_name="Deploy", status="skipped"),
+            StepSummary(step="model-deploy", display_name="Deploy", status="skipped"),
         ),
         succeeded=True,
         wall_s=6.04,
@@ -153,7 +153,7 @@ def test_format_summary() -> None:
         "train-wine-model", "succeeded", "2.2", "1.50", "2e-05", "0.00917",
         "cpu=rapl", "gpu=none", "ram=constant", "209", "g/kWh", "gcp-region", "(europe-west4)",
     ]  # fmt: skip
-    assert lines[3].split() == ["deploy-wine-model", "skipped", "-", "-", "-", "-", "-", "-"]
+    assert lines[3].split() == ["model-deploy", "skipped", "-", "-", "-", "-", "-", "-"]
     assert lines[5].split() == ["total", "succeeded", "6.0", "2e-05", "0.00917"]
     assert "train-wine-model: accuracy=0.8348" in text
     assert "report: /runs/wine-quality-1/carbon-report.html" in text
