@@ -152,7 +152,6 @@ def follow_job(
     job: Any,
     show: Callable[[str], None],
     poll_interval_s: float = 15.0,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> str:
     """Polls ``job`` until it ends, calling ``show`` with a line each time a task changes state.
 
@@ -171,7 +170,7 @@ def follow_job(
         if job_state in _TERMINAL_JOB_STATES:
             show(f"{time.strftime('%H:%M:%S')}  job {job.resource_name}: {job_state}")
             return job_state
-        sleep(poll_interval_s)
+        time.sleep(poll_interval_s)
 
 
 def get_job(job: str, project: str | None, region: str | None, credentials: Any = None) -> Any:

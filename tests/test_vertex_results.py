@@ -131,7 +131,9 @@ def test_a_job_without_records_says_so() -> None:
 
 
 def _finished_job() -> PipelineJob:
-    job = PipelineJob(name=JOB_NAME, state=PipelineState.PIPELINE_STATE_SUCCEEDED)
+    job = PipelineJob(
+        name=JOB_NAME, display_name="wine-co2", state=PipelineState.PIPELINE_STATE_SUCCEEDED
+    )
     job.job_detail.task_details.extend(details())
     return job
 
@@ -156,3 +158,28 @@ def test_cli_needs_project_and_region_for_an_id(
     assert cli.main(["results", "wine-quality-20261204120000"]) == 2
     assert "--project and --region" in capsys.readouterr().err
     assert vertex.calls == []
+
+
+def test_cli_finds_a_job_by_display_name(
+    vertex: FakeVertex, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from google.api_core import exceptions
+    from google.cloud.aiplatform_v1.services.pipeline_service import PipelineServiceClient
+
+    vertex.job_states = [_finished_job()]
+    get = PipelineServiceClient.get_pipeline_job
+
+    def get_by_name(self: Any, *args: Any, **kwargs: Any) -> PipelineJob:
+        if not kwargs.get("name", "").endswith("/wine-quality-20261204120000"):
+            raise exceptions.NotFound(kwargs.get("name", ""))
+        return get(self, *args, **kwargs)
+
+    monkeypatch.setattr(PipelineServiceClient, "get_pipeline_job", get_by_name)
+    argv = ["results", "wine-co2", "--project", PROJECT, "--region", REGION, "--format", "csv"]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("total,")
+    (listed,) = vertex.named("list_pipeline_jobs")
+    assert listed["filter"] == 'display_name="wine-co2"'
+
+    assert cli.main(["results", "no-such-job", *argv[2:]]) == 2
+    assert "'no-such-job': no pipeline job with that id or display name" in capsys.readouterr().err

@@ -3,7 +3,8 @@
 ``google-cloud-aiplatform`` runs for real (``PipelineJob``, ``Experiment``, request building) with
 anonymous credentials; only the methods that would send a request are replaced:
 
-* ``PipelineServiceClient.create_pipeline_job`` / ``get_pipeline_job`` (recorded; the created job
+* ``PipelineServiceClient.create_pipeline_job`` / ``get_pipeline_job`` / ``list_pipeline_jobs``
+  (recorded; the created job
   comes back with a resource name and its run context, as the service answers);
 * the ``MetadataServiceClient`` calls an experiment needs (store, context, children), recorded;
 * the SDK's check of the pipeline root's bucket (``gcs_utils.create_gcs_bucket_for_pipeline_
@@ -76,6 +77,12 @@ def vertex(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVertex]:
             return fake.job_states.pop(0)
         return fake.job_states[0]
 
+    def list_pipeline_jobs(self: Any, *args: Any, **kwargs: Any) -> list[PipelineJob]:
+        request = _request(args, kwargs)["request"]
+        fake.calls.append(("list_pipeline_jobs", dict(request)))
+        wanted = str(request.get("filter", ""))
+        return [job for job in fake.job_states if f'display_name="{job.display_name}"' == wanted]
+
     def get_metadata_store(self: Any, *args: Any, **kwargs: Any) -> MetadataStore:
         request = _request(args, kwargs)
         fake.calls.append(("get_metadata_store", request))
@@ -109,6 +116,7 @@ def vertex(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVertex]:
         monkeypatch.setattr(MetadataServiceClient, name, unexpected(name))
     monkeypatch.setattr(PipelineServiceClient, "create_pipeline_job", create_pipeline_job)
     monkeypatch.setattr(PipelineServiceClient, "get_pipeline_job", get_pipeline_job)
+    monkeypatch.setattr(PipelineServiceClient, "list_pipeline_jobs", list_pipeline_jobs)
     monkeypatch.setattr(MetadataServiceClient, "get_metadata_store", get_metadata_store)
     monkeypatch.setattr(MetadataServiceClient, "get_context", get_context)
     monkeypatch.setattr(MetadataServiceClient, "create_context", create_context)

@@ -39,5 +39,6 @@ def _results(args: argparse.Namespace) -> int:
     except exceptions.GoogleAPICallError as exc:
         print(f"carbon-kfp results: Vertex AI refused: {exc}", file=sys.stderr)
         return 1
-    print(render(job_co2(str(job.resource_name), task_detail_dicts(job)), args.format))
+    text = render(job_co2(str(job.resource_name), task_detail_dicts(job)), args.format)
+    print(text.rstrip("\n"))
     return 0
