@@ -26,6 +26,10 @@ def test_wheel_holds_the_kit_but_no_tests_or_data_for_benchmarks(built_wheel: Pa
     assert "carbon_kfp/components/carbon_report/component.py" in names
     assert "carbon_kfp/components/load_wine_data/component.yaml" in names
     assert "carbon_kfp/pipelines/wine.py" in names
+    assert "carbon_kfp/cli/submit.py" in names
+    assert "carbon_kfp/data/vertex-ai/pipelines_regions.csv" in names
+    for op in ("model_upload", "endpoint_create", "model_deploy"):
+        assert f"carbon_kfp/pipelines/gcpc/{op}.yaml" in names
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/")]
     assert not [n for n in names if "fashion" in n.lower()]
 
