@@ -26,6 +26,26 @@ _TERMINAL_JOB_STATES = {
 }
 
 
+def _aiplatform() -> Any:
+    """``google.cloud.aiplatform``, or a ConfigError saying which extra brings it."""
+    try:
+        from google.cloud import aiplatform
+    except ImportError as exc:
+        raise ConfigError(
+            f"{exc}; submitting to and reading from Vertex AI needs the vertex extra: "
+            "pip install 'carbon-kfp[vertex]'"
+        ) from exc
+    return aiplatform
+
+
+def api_exceptions() -> Any:
+    """``google.api_core.exceptions`` (comes with aiplatform), with the same clear ImportError."""
+    _aiplatform()
+    from google.api_core import exceptions
+
+    return exceptions
+
+
 @dataclass(frozen=True)
 class SubmitSettings:
     """Where and how a job runs; build it with :func:`submit_settings` so every field is checked.
@@ -104,10 +124,10 @@ def submit_pipeline(
         The submitted ``aiplatform.PipelineJob``.
 
     Raises:
+        ConfigError: google-cloud-aiplatform is not installed.
         google.api_core.exceptions.GoogleAPICallError: Vertex AI refused the job.
     """
-    from google.cloud import aiplatform
-
+    aiplatform = _aiplatform()
     job = aiplatform.PipelineJob(
         display_name=settings.display_name or template.stem,
         template_path=str(template),
@@ -179,12 +199,12 @@ def get_job(job: str, project: str | None, region: str | None, credentials: Any 
     A job id or display name needs ``project`` and ``region``.
 
     Raises:
-        ConfigError: a bare id or display name without ``--project``/``--region``, or no job by
-            that display name.
+        ConfigError: a bare id or display name without ``--project``/``--region``, no job by
+            that display name, or google-cloud-aiplatform not installed.
         google.api_core.exceptions.GoogleAPICallError: the API refused the request.
     """
+    aiplatform = _aiplatform()
     from google.api_core import exceptions
-    from google.cloud import aiplatform
 
     match = _RESOURCE_NAME.fullmatch(job)
     if match:

@@ -317,3 +317,15 @@ def test_a_refusal_by_vertex_ai_exits_1(
     assert "Vertex AI refused the job: 403 aiplatform.pipelineJobs.create denied" in (
         capsys.readouterr().err
     )
+
+
+def test_without_the_vertex_extra_says_which_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "google.cloud.aiplatform", None)  # import fails
+    assert submit() == 2
+    assert "pip install 'carbon-kfp[vertex]'" in capsys.readouterr().err
+    assert cli.main(["results", JOB_NAME]) == 2
+    assert "pip install 'carbon-kfp[vertex]'" in capsys.readouterr().err

@@ -29,8 +29,9 @@ def register(commands: Any) -> None:
 
 
 def _results(args: argparse.Namespace) -> int:
-    from google.api_core import exceptions
+    from carbon_kfp.vertex import api_exceptions
 
+    exceptions = api_exceptions()
     from carbon_kfp.results import job_co2, render
     from carbon_kfp.vertex import get_job, task_detail_dicts
 

@@ -60,8 +60,9 @@ def register(commands: Any) -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from google.api_core import exceptions
+    from carbon_kfp.vertex import api_exceptions
 
+    exceptions = api_exceptions()
     try:
         return _checked_submit(args)
     except exceptions.GoogleAPICallError as exc:  # the request was valid here, refused there
