@@ -320,12 +320,16 @@ def test_a_refusal_by_vertex_ai_exits_1(
 
 
 def test_without_the_vertex_extra_says_which_to_install(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    vertex: FakeVertex, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import sys
 
+    import google.cloud
+
     monkeypatch.setitem(sys.modules, "google.cloud.aiplatform", None)  # import fails
+    monkeypatch.delattr(google.cloud, "aiplatform", raising=False)
     assert submit() == 2
     assert "pip install 'carbon-kfp[vertex]'" in capsys.readouterr().err
     assert cli.main(["results", JOB_NAME]) == 2
     assert "pip install 'carbon-kfp[vertex]'" in capsys.readouterr().err
+    assert vertex.calls == []
