@@ -39,11 +39,15 @@ def user_venv(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """A fresh virtual environment with the wheel and its ``kfp,ml`` extras installed."""
     venv = tmp_path_factory.mktemp("user") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # Without PYTHONPATH: the session's kfp.local fixture puts this checkout on it, and pip would
+    # take the checkout's carbon_kfp.egg-info for an installed carbon-kfp and skip the wheel.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", f"{built_wheel}[kfp,ml]"],
         check=True,
         capture_output=True,
         timeout=900,
+        env=env,
     )
     return venv
 
