@@ -32,7 +32,8 @@ bench: install  ## tracker overhead vs CodeCarbon / CarbonTracker (installs them
 # Checked-in YAML names the default images (no registry): the environment's image settings are unset.
 KIT_ENV := env -u CARBON_KFP_IMAGE_REGISTRY -u CARBON_KFP_CPU_IMAGE -u CARBON_KFP_GPU_IMAGE
 
-compile: install  ## regenerate pipelines/compiled/*.yaml and components/*/component.yaml
+compile: install  ## regenerate pipelines/compiled/*.yaml, components/*/component.yaml, pipelines/gcpc/*.yaml
+	$(BIN)/python -m carbon_kfp.pipelines.gcpc
 	$(KIT_ENV) $(BIN)/carbon-kfp compile wine --output pipelines/compiled/wine.yaml
 	$(KIT_ENV) $(BIN)/python -m carbon_kfp.components --output components
 

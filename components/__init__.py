@@ -11,7 +11,7 @@ installed) and ``tests/``. Importing this package imports kfp.
 
 from ._kit import kit_component, with_base_image
 from .carbon_report.component import carbon_report
-from .deploy_wine_model.component import deploy_wine_model
+from .check_serving_image.component import check_serving_image
 from .evaluate_wine_model.component import evaluate_wine_model
 from .load_wine_data.component import load_wine_data
 from .train_wine_model.component import train_wine_model
@@ -19,7 +19,7 @@ from .train_wine_model.component import train_wine_model
 #: Every component of the kit, by name (``make compile`` writes each one's ``component.yaml``).
 COMPONENTS = {
     "carbon_report": carbon_report,
-    "deploy_wine_model": deploy_wine_model,
+    "check_serving_image": check_serving_image,
     "evaluate_wine_model": evaluate_wine_model,
     "load_wine_data": load_wine_data,
     "train_wine_model": train_wine_model,
@@ -28,7 +28,7 @@ COMPONENTS = {
 __all__ = [
     "COMPONENTS",
     "carbon_report",
-    "deploy_wine_model",
+    "check_serving_image",
     "evaluate_wine_model",
     "kit_component",
     "load_wine_data",

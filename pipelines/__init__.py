@@ -31,11 +31,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_pipeline(name: str) -> tuple[Any, Any]:
+def load_pipeline(name: str, target: str = "vertex") -> tuple[Any, Any]:
     """Imports a registered pipeline.
+
+    A pipeline whose shape depends on where it runs (accelerator names, node selectors) defines
+    ``build_pipeline(target)`` in its module; it is called with ``target``. Otherwise the
+    registered attribute serves every target.
 
     Args:
         name: A key of :data:`PIPELINES`, e.g. ``"wine"``.
+        target: ``"vertex"`` (Vertex AI Pipelines) or ``"kubeflow"`` (Kubeflow Pipelines).
 
     Returns:
         ``(pipeline, module)``: the ``@dsl.pipeline`` object and the module defining it (which may
@@ -51,22 +56,24 @@ def load_pipeline(name: str) -> tuple[Any, Any]:
         )
     module_name, _, attribute = PIPELINES[name].partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, attribute), module
+    build = getattr(module, "build_pipeline", None)
+    return (build(target) if build is not None else getattr(module, attribute)), module
 
 
-def compile_pipeline(name: str, package_path: str | Path) -> Path:
+def compile_pipeline(name: str, package_path: str | Path, target: str = "vertex") -> Path:
     """Compiles a registered pipeline to YAML (images from :mod:`carbon_kfp.images`).
 
     Args:
         name: A key of :data:`PIPELINES`.
         package_path: Destination ``.yaml`` file; parent directories are created.
+        target: ``"vertex"`` or ``"kubeflow"`` (see :func:`load_pipeline`).
 
     Returns:
         The path written.
     """
     from kfp import compiler
 
-    pipeline, _ = load_pipeline(name)
+    pipeline, _ = load_pipeline(name, target)
     path = Path(package_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(pipeline_func=pipeline, package_path=str(path))

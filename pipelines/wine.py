@@ -1,8 +1,13 @@
 """Wine-quality pipeline: load → train → evaluate → carbon report (→ deploy), on CPU.
 
-Every step writes a ``kpi_co2`` Metrics artifact. Deployment runs only when ``deploy_target`` is
-``"vertex"`` *and* the evaluation's ``deploy`` gate says ``"true"``; a local run skips it through
-the parameter (default ``"none"``), never through a silent no-op inside the component.
+Every measured step writes a ``kpi_co2`` Metrics artifact. Deployment runs only when
+``deploy_target`` is ``"vertex"`` *and* the evaluation's ``deploy`` gate says ``"true"``; a local
+run skips it through the parameter (default ``"none"``), never through a silent no-op.
+
+Deployment uses Google Cloud Pipeline Components' ``ModelUploadOp``, ``EndpointCreateOp`` and
+``ModelDeployOp`` (:mod:`carbon_kfp.pipelines.gcpc`), whose ``google.VertexModel`` and
+``google.VertexEndpoint`` outputs link the run to the Model Registry and the endpoint in Vertex
+AI's lineage. They run in GCPC's image in the job's own project and region, and only on Vertex AI.
 
 Compile (images from :mod:`carbon_kfp.images`)::
 
@@ -14,13 +19,14 @@ from kfp import dsl
 
 from carbon_kfp.components import (
     carbon_report,
-    deploy_wine_model,
+    check_serving_image,
     evaluate_wine_model,
     load_wine_data,
     train_wine_model,
 )
-from carbon_kfp.components.deploy_wine_model.component import DEFAULT_SERVING_IMAGE
+from carbon_kfp.components.check_serving_image.component import DEFAULT_SERVING_IMAGE
 from carbon_kfp.kfp import tracking_args
+from carbon_kfp.pipelines.gcpc import LOCATION_PLACEHOLDER, UnmanagedContainerModel, load_op
 
 PIPELINE_NAME = "wine-quality"
 
@@ -45,13 +51,10 @@ def wine_pipeline(
     n_jobs: int = -1,
     deploy_min_roc_auc: float = 0.8,
     deploy_target: str = "none",
-    project: str = "",
-    location: str = "us-central1",
     model_display_name: str = "wine-quality-rf",
     endpoint_display_name: str = "wine-quality",
     serving_image: str = DEFAULT_SERVING_IMAGE,
     machine_type: str = "n1-standard-2",
-    staging_bucket: str = "",
     project_name: str = "wine-quality",
     cloud_location: str = "",
 ) -> None:
@@ -67,14 +70,12 @@ def wine_pipeline(
         max_depth: Maximum tree depth; ``0`` is unlimited.
         n_jobs: Parallel fitting jobs; ``-1`` uses every CPU available to the step.
         deploy_min_roc_auc: Test ROC AUC the model must reach to be deployed.
-        deploy_target: ``"none"`` (default; local runs) or ``"vertex"``.
-        project: Google Cloud project for deployment; ``""`` uses the runtime's project.
-        location: Vertex AI region for the Model Registry and the endpoint.
-        model_display_name: Model Registry display name (new versions under one entry).
-        endpoint_display_name: Endpoint to reuse or create.
+        deploy_target: ``"none"`` (default; local runs) or ``"vertex"`` (Vertex AI only: upload
+            to the Model Registry and deploy to a new endpoint, in the job's project and region).
+        model_display_name: Model Registry display name.
+        endpoint_display_name: Display name of the endpoint created for the model.
         serving_image: Prediction image (prebuilt scikit-learn by default).
-        machine_type: Serving machine type.
-        staging_bucket: ``gs://`` bucket to stage a model that is not on Cloud Storage.
+        machine_type: Serving machine type (one replica).
         project_name: Project name in every step's emissions record.
         cloud_location: Region the steps run in, for the grid intensity of every record (e.g.
             ``"europe-west4"`` when submitting to Vertex AI there); ``""`` uses the tracker's
@@ -129,16 +130,35 @@ def wine_pipeline(
         dsl.If(deploy_target == "vertex", name="deploy-target-vertex"),
         dsl.If(evaluate.outputs["deploy"] == "true", name="model-passed-gate"),
     ):
-        deploy = deploy_wine_model(
-            model=train.outputs["model"],
-            project=project,
-            location=location,
-            model_display_name=model_display_name,
-            endpoint_display_name=endpoint_display_name,
-            serving_image=serving_image,
-            machine_type=machine_type,
-            staging_bucket=staging_bucket,
-            **tracking,
+        check = check_serving_image(model=train.outputs["model"], serving_image=serving_image)
+        check.set_display_name("Check serving image").set_caching_options(False)
+        serving_model = dsl.importer(
+            artifact_uri=check.outputs["artifact_uri"],
+            artifact_class=UnmanagedContainerModel,
+            metadata={"containerSpec": {"imageUri": serving_image}},
         )
-        # Side effects in another system: never reuse a cached "deployed" result.
-        deploy.set_display_name("Deploy to Vertex AI").set_caching_options(False)
+        serving_model.set_display_name("Serving model")
+        labels = {"pipeline": PIPELINE_NAME, "managed-by": "carbon-kfp"}
+        upload = load_op("model_upload")(
+            display_name=model_display_name,
+            unmanaged_container_model=serving_model.output,
+            location=LOCATION_PLACEHOLDER,
+            labels=labels,
+        )
+        # After the upload: no endpoint is created for a model that did not register.
+        endpoint = load_op("endpoint_create")(
+            display_name=endpoint_display_name, location=LOCATION_PLACEHOLDER, labels=labels
+        ).after(upload)
+        deploy = load_op("model_deploy")(
+            model=upload.outputs["model"],
+            endpoint=endpoint.outputs["endpoint"],
+            deployed_model_display_name=model_display_name,
+            dedicated_resources_machine_type=machine_type,
+            dedicated_resources_min_replica_count=1,
+            dedicated_resources_max_replica_count=1,
+            traffic_split={"0": "100"},  # "0" is the model being deployed
+        )
+        # Side effects in another system: never reuse a cached result.
+        upload.set_display_name("Upload to Model Registry").set_caching_options(False)
+        endpoint.set_display_name("Create endpoint").set_caching_options(False)
+        deploy.set_display_name("Deploy to endpoint").set_caching_options(False)

@@ -6,11 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 
-from carbon_kfp import cli
 from carbon_kfp.errors import ConfigError
 from carbon_kfp.kfp.params import parse_params
 from tests.kfp_features import needs_full_kfp_local
@@ -78,77 +76,3 @@ def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
         assert step in table
     assert "carbon-report.html" in table
     assert list(tmp_path.glob("*/carbon-report.html"))
-
-
-class RecordingPipelineJob:
-    """Stands in for google.cloud.aiplatform.PipelineJob: records what would be sent."""
-
-    created: ClassVar[list[dict[str, Any]]] = []
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.kwargs = kwargs
-        self.resource_name = "projects/p/locations/europe-west4/pipelineJobs/wine-123"
-        RecordingPipelineJob.created.append({"init": kwargs})
-
-    def submit(self, service_account: str | None = None) -> None:
-        RecordingPipelineJob.created[-1]["submit"] = {"service_account": service_account}
-
-    def run(self, service_account: str | None = None) -> None:  # pragma: no cover - wait=True
-        raise AssertionError("run() is only for --wait")
-
-
-def test_submit_sends_typed_parameters_and_explicit_settings(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from google.cloud import aiplatform
-
-    RecordingPipelineJob.created = []
-    monkeypatch.setattr(aiplatform, "PipelineJob", RecordingPipelineJob)
-    code = cli.main(
-        [
-            "submit",
-            "wine",
-            "--project",
-            "p",
-            "--region",
-            "europe-west4",
-            "--pipeline-root",
-            "gs://bucket/root",
-            "--service-account",
-            "sa@p.iam.gserviceaccount.com",
-            "--param",
-            "n_estimators=50",
-            "--param",
-            "deploy_target=vertex",
-        ]
-    )
-    assert code == 0
-    assert "pipelineJobs/wine-123" in capsys.readouterr().out
-    (call,) = RecordingPipelineJob.created
-    init = call["init"]
-    assert init["project"] == "p" and init["location"] == "europe-west4"
-    assert init["pipeline_root"] == "gs://bucket/root"
-    assert init["enable_caching"] is True
-    assert init["display_name"] == "wine-carbon-kfp"
-    assert init["parameter_values"]["n_estimators"] == 50
-    assert init["parameter_values"]["deploy_target"] == "vertex"
-    assert init["parameter_values"]["cloud_location"] == "europe-west4"
-    assert init["template_path"].endswith(".yaml")
-    assert call["submit"] == {"service_account": "sa@p.iam.gserviceaccount.com"}
-
-
-def test_submit_rejects_a_non_gcs_pipeline_root(capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(
-        [
-            "submit",
-            "wine",
-            "--project",
-            "p",
-            "--region",
-            "us-central1",
-            "--pipeline-root",
-            "/tmp/root",
-        ]
-    )
-    assert code == 2
-    assert "gs://" in capsys.readouterr().err

@@ -26,6 +26,10 @@ def test_wheel_holds_the_kit_but_no_tests_or_data_for_benchmarks(built_wheel: Pa
     assert "carbon_kfp/components/carbon_report/component.py" in names
     assert "carbon_kfp/components/load_wine_data/component.yaml" in names
     assert "carbon_kfp/pipelines/wine.py" in names
+    assert "carbon_kfp/cli/submit.py" in names
+    assert "carbon_kfp/data/vertex-ai/pipelines_regions.csv" in names
+    for op in ("model_upload", "endpoint_create", "model_deploy"):
+        assert f"carbon_kfp/pipelines/gcpc/{op}.yaml" in names
     assert not [n for n in names if "/tests/" in n or n.startswith("tests/")]
     assert not [n for n in names if "fashion" in n.lower()]
 
@@ -35,11 +39,15 @@ def user_venv(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     """A fresh virtual environment with the wheel and its ``kfp,ml`` extras installed."""
     venv = tmp_path_factory.mktemp("user") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    # Without PYTHONPATH: the session's kfp.local fixture puts this checkout on it, and pip would
+    # take the checkout's carbon_kfp.egg-info for an installed carbon-kfp and skip the wheel.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", f"{built_wheel}[kfp,ml]"],
         check=True,
         capture_output=True,
         timeout=900,
+        env=env,
     )
     return venv
 

@@ -1,4 +1,4 @@
-"""``carbon-kfp`` command line: run · compile · submit · exec · report · regions.
+"""``carbon-kfp`` command line: run · compile · submit · results · exec · report · regions.
 
 One module per group of subcommands; each has ``register(commands)`` that adds its parsers. Each
 subcommand imports what it needs when it runs, so ``carbon-kfp exec`` in a container pays only for
@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from carbon_kfp.cli import pipelines, regions, report
+from carbon_kfp.cli import compile, pipelines, regions, report, results, submit
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"carbon-kfp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pipelines.register(commands)
+    compile.register(commands)
+    submit.register(commands)
+    results.register(commands)
 
     exec_ = commands.add_parser("exec", help="run a command as a measured KFP container step")
     configure_exec_parser(exec_)

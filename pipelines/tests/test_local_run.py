@@ -16,6 +16,15 @@ from carbon_kfp.pipelines.wine import PARAMETER_CHOICES, wine_pipeline
 from tests.kfp_features import needs_full_kfp_local
 from tests.wine_data import WineCsv
 
+#: The deploy branch's tasks (wine.py), skipped unless deploy_target=vertex and the gate passes.
+DEPLOY_STEPS = (
+    "check-serving-image",
+    "endpoint-create",
+    "importer",
+    "model-deploy",
+    "model-upload",
+)
+
 
 def run_wine(params: dict[str, str], output_dir: Path, **options: Any) -> RunSummary:
     """``carbon-kfp run wine --param ...`` without the CLI: strings converted, then run."""
@@ -128,7 +137,7 @@ def test_format_summary() -> None:
                 intensity="209 g/kWh gcp-region (europe-west4)",
                 metrics={"accuracy": 0.83481},
             ),
-            StepSummary(step="deploy-wine-model", display_name="Deploy", status="skipped"),
+            StepSummary(step="model-deploy", display_name="Deploy", status="skipped"),
         ),
         succeeded=True,
         wall_s=6.04,
@@ -145,7 +154,7 @@ def test_format_summary() -> None:
         "train-wine-model", "succeeded", "2.2", "1.50", "2e-05", "0.00917",
         "cpu=rapl", "gpu=none", "ram=constant", "209", "g/kWh", "gcp-region", "(europe-west4)",
     ]  # fmt: skip
-    assert lines[3].split() == ["deploy-wine-model", "skipped", "-", "-", "-", "-", "-", "-"]
+    assert lines[3].split() == ["model-deploy", "skipped", "-", "-", "-", "-", "-", "-"]
     assert lines[5].split() == ["total", "succeeded", "6.0", "2e-05", "0.00917"]
     assert "train-wine-model: accuracy=0.8348" in text
     assert "report: /runs/wine-quality-1/carbon-report.html" in text
@@ -181,14 +190,14 @@ def test_wine_on_bundled_data(kfp_local: Path, tmp_path: Path) -> None:
     assert metrics["accuracy"] >= 0.83
     assert _step(summary, "evaluate-wine-model").outputs["deploy"] == "true"
 
-    assert [step.step for step in summary.steps] == [
+    assert [step.step for step in summary.steps][:4] == [
         "load-wine-data",
         "train-wine-model",
         "evaluate-wine-model",
         "carbon-report",
-        "deploy-wine-model",
     ]
-    assert _step(summary, "deploy-wine-model").status == "skipped"  # deploy_target="none"
+    deploy_steps = {step.step: step.status for step in summary.steps[4:]}
+    assert deploy_steps == dict.fromkeys(DEPLOY_STEPS, "skipped")  # deploy_target="none"
     for name in ("load-wine-data", "train-wine-model", "evaluate-wine-model"):
         step = _step(summary, name)
         assert step.status == "succeeded"
@@ -251,7 +260,7 @@ def test_bad_input_stops_the_pipeline_at_load(tmp_path: Path, wine_csv: WineCsv)
     assert f"{source}: line 1 is separated by ','" in message
     summary = failure.value.summary
     assert not summary.succeeded
-    assert [step.status for step in summary.steps] == ["failed"] + ["skipped"] * 4
+    assert [step.status for step in summary.steps] == ["failed"] + ["skipped"] * 8
     assert summary.log_path is not None
     assert "ValueError" in summary.log_path.read_text()
     assert "failed" in format_summary(summary)
@@ -260,8 +269,8 @@ def test_bad_input_stops_the_pipeline_at_load(tmp_path: Path, wine_csv: WineCsv)
 @pytest.mark.slow
 @needs_full_kfp_local
 def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: WineCsv) -> None:
-    """deploy_target=vertex reaches the deploy step when the model passes; the step then stops
-    before any Vertex AI call because a local model needs a staging bucket (no network here)."""
+    """deploy_target=vertex reaches the deploy branch when the model passes; its first step then
+    stops before any Vertex AI component because a local model is not on Cloud Storage."""
     source = str(wine_csv(rows=80))
 
     def quiet(_: str) -> None:
@@ -271,17 +280,14 @@ def test_vertex_target_runs_deploy_only_past_the_gate(tmp_path: Path, wine_csv: 
 
     gated = run_wine({**common, "deploy_min_roc_auc": "1.01"}, tmp_path / "a", progress=quiet)
     assert _step(gated, "evaluate-wine-model").outputs["deploy"] == "false"
-    assert _step(gated, "deploy-wine-model").status == "skipped"
+    assert {_step(gated, name).status for name in DEPLOY_STEPS} == {"skipped"}
 
     with pytest.raises(PipelineRunError) as failure:
-        run_wine(
-            {**common, "deploy_min_roc_auc": "0", "serving_image": "registry.example/sk:1"},
-            tmp_path / "b",
-            progress=quiet,
-        )
-    assert "step 'deploy-wine-model' failed: ValueError: model " in str(failure.value)
-    assert "set staging_bucket=gs://BUCKET" in str(failure.value)
+        run_wine({**common, "deploy_min_roc_auc": "0"}, tmp_path / "b", progress=quiet)
+    assert "step 'check-serving-image' failed: ValueError: model " in str(failure.value)
+    assert "is not on Cloud Storage" in str(failure.value)
     assert _step(failure.value.summary, "carbon-report").status == "succeeded"
+    assert _step(failure.value.summary, "model-upload").status == "skipped"
 
 
 @pytest.mark.slow

@@ -65,14 +65,31 @@ def test_compiling_twice_gives_identical_bytes(compiled: Path, tmp_path: Path) -
     assert again.read_bytes() == compiled.read_bytes()
 
 
+#: GCPC's ops run in GCPC's image; the kit's components in the kit's.
+GCPC_EXECUTORS = ("exec-model-upload", "exec-endpoint-create", "exec-model-deploy")
+
+
+def _images(spec: dict[str, Any]) -> set[str]:
+    executors = spec["deploymentSpec"]["executors"]
+    return {e["container"]["image"] for e in executors.values() if "container" in e}
+
+
 def test_components_install_nothing_and_use_the_configured_image(spec: dict[str, Any]) -> None:
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 5
+    assert len(executors) == 9
+    assert "importer" in executors["exec-importer"]
     for name, executor in executors.items():
+        if name == "exec-importer":
+            continue
         container = executor["container"]
         command = " ".join(container["command"])
         assert "pip install" not in command, name
-        assert container["image"] == cpu_image(), name
+        if name in GCPC_EXECUTORS:
+            assert container["image"].startswith(
+                "gcr.io/ml-pipeline/google-cloud-pipeline-components:"
+            )
+        else:
+            assert container["image"] == cpu_image(), name
 
 
 def test_images_are_set_from_the_environment(tmp_path: Path) -> None:
@@ -83,10 +100,9 @@ def test_images_are_set_from_the_environment(tmp_path: Path) -> None:
     )
     env = {**os.environ, "CARBON_KFP_CPU_IMAGE": image, "PYTHONPATH": str(REPO_ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO_ROOT)
-    images = {
-        e["container"]["image"] for e in load_yaml(out)[0]["deploymentSpec"]["executors"].values()
-    }
-    assert images == {image}
+    images = _images(load_yaml(out)[0])
+    assert image in images
+    assert all(i == image or "google-cloud-pipeline-components" in i for i in images)
 
 
 def _tasks(spec: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[str]]]:
@@ -107,14 +123,57 @@ def _tasks(spec: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[str]]]:
     return found
 
 
+DEPLOY_TASKS = (
+    "check-serving-image",
+    "importer",
+    "model-upload",
+    "endpoint-create",
+    "model-deploy",
+)
+
+
 def test_deploy_runs_only_for_vertex_and_a_passing_model(spec: dict[str, Any]) -> None:
     tasks = _tasks(spec)
-    _, conditions = tasks["deploy-wine-model"]
-    assert conditions == [
-        "inputs.parameter_values['pipelinechannel--deploy_target'] == 'vertex'",
-        "inputs.parameter_values['pipelinechannel--evaluate-wine-model-deploy'] == 'true'",
-    ]
-    assert all(not conds for name, (_, conds) in tasks.items() if name != "deploy-wine-model")
+    for name in DEPLOY_TASKS:
+        _, conditions = tasks[name]
+        assert conditions == [
+            "inputs.parameter_values['pipelinechannel--deploy_target'] == 'vertex'",
+            "inputs.parameter_values['pipelinechannel--evaluate-wine-model-deploy'] == 'true'",
+        ], name
+    assert all(not conds for name, (_, conds) in tasks.items() if name not in DEPLOY_TASKS)
+
+
+def test_deploy_links_model_and_endpoint_in_vertex_lineage(spec: dict[str, Any]) -> None:
+    """GCPC ops: google.VertexModel and google.VertexEndpoint flow from upload/create to deploy,
+    in the job's own region; the model files come through the checked URI."""
+    tasks = {name: task for name, (task, _) in _tasks(spec).items()}
+    importer = tasks["importer"]["inputs"]["parameters"]
+    assert importer["uri"]["taskOutputParameter"] == {
+        "outputParameterKey": "artifact_uri",
+        "producerTask": "check-serving-image",
+    }
+    components = spec["components"]
+    importer_out = components["comp-importer"]["outputDefinitions"]["artifacts"]["artifact"]
+    assert importer_out["artifactType"]["schemaTitle"] == "google.UnmanagedContainerModel"
+    upload = tasks["model-upload"]["inputs"]
+    assert upload["artifacts"]["unmanaged_container_model"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "artifact",
+        "producerTask": "importer",
+    }
+    location = "{{$.pipeline_google_cloud_location}}"
+    assert upload["parameters"]["location"]["runtimeValue"]["constant"] == location
+    deploy = tasks["model-deploy"]["inputs"]["artifacts"]
+    assert deploy["model"]["taskOutputArtifact"]["producerTask"] == "model-upload"
+    assert deploy["endpoint"]["taskOutputArtifact"]["producerTask"] == "endpoint-create"
+    outputs = {
+        name: components[f"comp-{name}"]["outputDefinitions"]["artifacts"]
+        for name in ("model-upload", "endpoint-create")
+    }
+    assert outputs["model-upload"]["model"]["artifactType"]["schemaTitle"] == "google.VertexModel"
+    endpoint_type = outputs["endpoint-create"]["endpoint"]["artifactType"]["schemaTitle"]
+    assert endpoint_type == "google.VertexEndpoint"
+    split = tasks["model-deploy"]["inputs"]["parameters"]["traffic_split"]
+    assert split["runtimeValue"]["constant"] == {"0": "100"}
 
 
 def test_display_names_and_caching(spec: dict[str, Any]) -> None:
@@ -124,7 +183,10 @@ def test_display_names_and_caching(spec: dict[str, Any]) -> None:
         "train-wine-model": ("Train random forest", True),
         "evaluate-wine-model": ("Evaluate on test set", True),
         "carbon-report": ("Carbon report", False),
-        "deploy-wine-model": ("Deploy to Vertex AI", False),
+        "check-serving-image": ("Check serving image", False),
+        "model-upload": ("Upload to Model Registry", False),
+        "endpoint-create": ("Create endpoint", False),
+        "model-deploy": ("Deploy to endpoint", False),
     }
     for name, (display, cached) in expected.items():
         assert tasks[name]["taskInfo"]["name"] == display
@@ -158,10 +220,9 @@ def test_registry_setting_names_versioned_images(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARBON_KFP_")}
     env["CARBON_KFP_IMAGE_REGISTRY"] = "europe-west4-docker.pkg.dev/p/ml/"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=tmp_path)
-    images = {
-        e["container"]["image"] for e in load_yaml(out)[0]["deploymentSpec"]["executors"].values()
-    }
-    assert images == {f"europe-west4-docker.pkg.dev/p/ml/carbon-kfp-cpu:{__version__}"}
+    images = _images(load_yaml(out)[0])
+    assert f"europe-west4-docker.pkg.dev/p/ml/carbon-kfp-cpu:{__version__}" in images
+    assert not any(i.startswith("carbon-kfp-cpu") for i in images)
 
 
 def test_every_tracked_task_gets_its_job_and_task_names(spec: dict[str, Any]) -> None:
@@ -169,6 +230,8 @@ def test_every_tracked_task_gets_its_job_and_task_names(spec: dict[str, Any]) ->
 
     assert untracked_tasks(spec) == []
     for name, (task, _) in _tasks(spec).items():
+        if name in DEPLOY_TASKS:  # not measured: see components/check_serving_image/README.md
+            continue
         given = task["inputs"]["parameters"]
         if "pipeline_task" in given:
             assert given["pipeline_task"]["runtimeValue"]["constant"] == "{{$.pipeline_task_name}}"
