@@ -83,7 +83,9 @@ class EmbodiedEstimate:
     method: str
 
 
-def share_kg(server_kg: float, duration_s: float, vcpus_used: float, platform_vcpus: float) -> float:
+def share_kg(
+    server_kg: float, duration_s: float, vcpus_used: float, platform_vcpus: float
+) -> float:
     """CCF's share of a server's embodied emissions (kg) for ``duration_s`` on ``vcpus_used``.
 
     The vCPU fraction is capped at 1 (a scope cannot use more than its host).
@@ -100,7 +102,11 @@ def share_kg(server_kg: float, duration_s: float, vcpus_used: float, platform_vc
 
 
 def estimate(
-    host: HostServer | None, duration_s: float, vcpus_used: float, gpu_count: float, why_unknown: str
+    host: HostServer | None,
+    duration_s: float,
+    vcpus_used: float,
+    gpu_count: float,
+    why_unknown: str,
 ) -> EmbodiedEstimate:
     """The embodied emissions of a window on ``host``.
 
@@ -123,7 +129,9 @@ def estimate(
     def share(server_kg: float) -> float:
         return share_kg(server_kg, duration_s, vcpus, host.platform_vcpus)
 
-    method = f"{METHOD} ({host.provider} {host.machine_type}, {vcpus:g}/{host.platform_vcpus:g} vCPUs)"
+    method = (
+        f"{METHOD} ({host.provider} {host.machine_type}, {vcpus:g}/{host.platform_vcpus:g} vCPUs)"
+    )
     if gpu_count > 0 and not host.includes_gpus:
         method += "; attached GPUs unknown (no CCF embodied figure)"
     return EmbodiedEstimate(

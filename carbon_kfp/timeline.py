@@ -161,11 +161,11 @@ class Heartbeat:
 
         while self._next_s <= elapsed_s:
             self._next_s += self._interval_s
-        parts = ", ".join(f"{device} {format_power(power_w.get(device, 0.0))}" for device in DEVICES)
-        total = format_power(math.fsum(power_w.values()))
-        line = (
-            f"{HEARTBEAT_PREFIX} {format_duration(elapsed_s)} elapsed, {total} now ({parts})\n"
+        parts = ", ".join(
+            f"{device} {format_power(power_w.get(device, 0.0))}" for device in DEVICES
         )
+        total = format_power(math.fsum(power_w.values()))
+        line = f"{HEARTBEAT_PREFIX} {format_duration(elapsed_s)} elapsed, {total} now ({parts})\n"
         try:
             stream = self._stream or sys.stderr
             stream.write(line)

@@ -32,6 +32,7 @@ from carbon_kfp.errors import ConfigError, warn_once
 from carbon_kfp.outputs import append_csv
 from carbon_kfp.record import EmissionsRecord, RunContext, Snapshot, Status, build_record
 from carbon_kfp.sensors.base import Sensor
+from carbon_kfp.timeline import Heartbeat, PowerTimeline
 
 if TYPE_CHECKING:
     from carbon_kfp.intensity import GridIntensity
@@ -139,6 +140,9 @@ class EmissionsTracker:
             prediction above it fires once.
         on_budget_exceeded: called with the :class:`CarbonBudgetExceeded` instead of raising it.
         handle_signals: on SIGTERM, write an interrupted record before the previous handler runs.
+        machine_type: the host's machine type (e.g. "n1-standard-8") for embodied emissions
+            (:mod:`carbon_kfp.embodied`); with ``location="auto"`` the GCP metadata server is
+            asked when not given.
 
     Raises:
         ConfigError: any argument out of range, or an unknown country, region or scope.
@@ -172,6 +176,7 @@ class EmissionsTracker:
         budget_kg: float | None = None,
         on_budget_exceeded: Callable[[CarbonBudgetExceeded], None] | None = None,
         handle_signals: bool = True,
+        machine_type: str = "",
     ) -> None:
         from carbon_kfp.distributed import elect_node_owner
         from carbon_kfp.pue import resolve_pue
@@ -232,6 +237,7 @@ class EmissionsTracker:
             pipeline_task=pipeline_task,
             node_rank=self._role.node_rank,
             node_owner=self._role.is_owner,
+            **self._host(intensity.cloud_provider, machine_type, location),
         )
         self._csv_path = Path(output_dir) / output_file if output_dir is not None else None
         self._interval_s = float(measure_interval_s)
@@ -246,6 +252,30 @@ class EmissionsTracker:
         self._previous_sigterm: Any = None
         self._comparisons_kg: dict[str, float] = {}
         self.task_records: list[EmissionsRecord] = []
+        self._timeline = PowerTimeline()
+        self._heartbeat = Heartbeat.from_env()
+
+    def _host(self, provider: str, machine_type: str, location: LocationMode) -> dict[str, Any]:
+        """RunContext fields for embodied emissions; an unknown platform type is only noted.
+
+        Raises:
+            ConfigError: an explicit ``machine_type`` CCF's tables do not list.
+        """
+        from carbon_kfp.embodied import lookup_host
+        from carbon_kfp.location import detect_machine_type
+
+        if machine_type.strip():
+            return {
+                "machine_type": machine_type.strip(),
+                "host": lookup_host(provider, machine_type),
+            }
+        detected = detect_machine_type(timeout_s=1.0) if location == "auto" else None
+        if detected is None:
+            return {}
+        try:
+            return {"machine_type": detected, "host": lookup_host(provider or "gcp", detected)}
+        except ConfigError as exc:
+            return {"machine_type": detected, "embodied_unknown": f"unknown: {exc}"}
 
     @staticmethod
     def _platform_location(
@@ -350,6 +380,7 @@ class EmissionsTracker:
             for sensor in self._sensors:
                 self._guard(sensor.start, sensor.name)
             self._begin = self._snapshot()
+            self._timeline.add(self._begin)
         self._thread = threading.Thread(target=self._run, name="carbon-kfp-sampler", daemon=True)
         self._thread.start()
         atexit.register(self._on_exit)
@@ -469,6 +500,10 @@ class EmissionsTracker:
                     return
                 for sensor in self._sensors:
                     self._guard(sensor.sample, sensor.name)
+                snapshot = self._snapshot()
+                self._timeline.add(snapshot)
+                power_w = self._timeline.latest_power_w() if self._heartbeat.enabled else {}
+            self._heartbeat.beat(snapshot.elapsed_s, power_w)
 
     def _guard(self, call: Callable[[], object], name: str) -> None:
         """Run a sensor call; a sensor that breaks its never-raise contract is only warned about."""
@@ -492,7 +527,13 @@ class EmissionsTracker:
         return (*self._notes, *sensor_notes)
 
     def _record(
-        self, begin: Snapshot, end: Snapshot, status: Status, *, task_name: str = ""
+        self,
+        begin: Snapshot,
+        end: Snapshot,
+        status: Status,
+        *,
+        task_name: str = "",
+        power_timeline: dict[str, tuple[float, ...]] | None = None,
     ) -> EmissionsRecord:
         epochs = self._epochs
         return build_record(
@@ -507,12 +548,17 @@ class EmissionsTracker:
             epochs_planned=epochs.planned,
             predicted_energy_kwh=epochs.predicted_energy_kwh,
             comparisons_kg=self._comparisons_kg,
+            power_timeline=power_timeline,
         )
 
     def _record_since_start(self, status: Status, *, write: bool) -> EmissionsRecord:
         if self._begin is None:
             raise RuntimeError("the tracker was never started")
-        record = self._record(self._begin, self._snapshot(), status)
+        with self._lock:
+            end = self._snapshot()
+            self._timeline.add(end)
+            timeline = self._timeline.points()
+        record = self._record(self._begin, end, status, power_timeline=timeline)
         if write:
             self._write(record)
         return record
