@@ -35,14 +35,6 @@ def test_parse_params() -> None:
             parse_params(bad)
 
 
-def test_regions_lists_gcp_regions_with_intensity() -> None:
-    done = carbon_kfp("regions", "--year", "2024")
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert any(line.split()[1] == "europe-west4" for line in lines)
-    assert all("gCO2/kWh" in line and "(2024)" in line for line in lines)
-
-
 def test_bad_configuration_exits_2_with_the_value_named(tmp_path: Path) -> None:
     done = carbon_kfp(
         "exec",

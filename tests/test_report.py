@@ -155,7 +155,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def test_report_command_writes_outputs_or_prints_markdown(
+def test_report_command_prints_the_table_and_writes_outputs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for task in ("train", "evaluate"):
@@ -164,12 +164,15 @@ def test_report_command_writes_outputs_or_prints_markdown(
     files = [str(tmp_path / "train" / "kpi_co2"), str(tmp_path / "evaluate" / "kpi_co2")]
 
     assert report_command(parse(files)) == 0
-    assert "| train |" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert re.search(r"^train\s+\d", table, re.M) and re.search(r"^evaluate\s+\d", table, re.M)
+    assert re.search(r"^Total \(2 steps\)", table, re.M)
+    assert "e-0" not in table  # no scientific notation
 
     out = tmp_path / "out"
     argv = [*files, "--markdown", f"{out}/r.md", "--html", f"{out}/r.html"]
     assert report_command(parse([*argv, "--metrics-json", f"{out}/m.json", "--title", "T"])) == 0
-    assert capsys.readouterr().out == ""
+    assert f"wrote {out}/r.html" in capsys.readouterr().out
     assert (out / "r.md").read_text().startswith("# T\n")
     assert "| evaluate |" in (out / "r.md").read_text()
     assert "<title>T</title>" in (out / "r.html").read_text()

@@ -12,7 +12,20 @@ from carbon_kfp.kfp.params import parse_params
 
 def register(commands: Any) -> None:
     """Add ``run``, ``compile`` and ``submit`` to ``commands`` (an argparse subparsers object)."""
-    run = commands.add_parser("run", help="run an example pipeline locally on kfp.local")
+    run = commands.add_parser(
+        "run",
+        help="run an example pipeline locally on kfp.local",
+        description=(
+            "Run a registered pipeline on this machine (kfp.local, subprocesses), print progress "
+            "with a heartbeat (elapsed time and power) every 10 s of a long step, then a table "
+            "of every step's energy and CO2 and the path of the HTML carbon report."
+        ),
+        epilog=_epilog(
+            "carbon-kfp run wine",
+            "carbon-kfp run wine --param n_estimators=50 --output runs --cache",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("pipeline", nargs="?", default="wine", help="pipeline name (default: wine)")
     _add_param_option(run)
     run.add_argument("--output", type=Path, default=Path("local_outputs"), help="run directory")
@@ -25,22 +38,46 @@ def register(commands: Any) -> None:
     )
     run.set_defaults(handler=_run)
 
-    compile_ = commands.add_parser("compile", help="compile an example pipeline to YAML")
-    compile_.add_argument("pipeline")
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile an example pipeline to YAML",
+        description="Compile a registered pipeline to KFP IR YAML for Vertex AI or Kubeflow.",
+        epilog=_epilog("carbon-kfp compile wine --output wine.yaml"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compile_.add_argument("pipeline", help="pipeline name, e.g. wine")
     compile_.add_argument("--output", type=Path, required=True, help="destination .yaml")
     compile_.set_defaults(handler=_compile)
 
-    submit = commands.add_parser("submit", help="compile and submit a pipeline to Vertex AI")
+    submit = commands.add_parser(
+        "submit",
+        help="compile and submit a pipeline to Vertex AI",
+        description="Compile a registered pipeline and submit it to Vertex AI Pipelines.",
+        epilog=_epilog(
+            "carbon-kfp submit wine --project my-project --region europe-west4 "
+            "--pipeline-root gs://my-bucket/runs --wait"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     submit.add_argument("pipeline", help="pipeline name, e.g. wine")
     _add_param_option(submit)
-    submit.add_argument("--project", required=True)
+    submit.add_argument("--project", required=True, help="Google Cloud project ID")
     submit.add_argument("--region", required=True, help="Vertex AI region, e.g. europe-west4")
     submit.add_argument("--pipeline-root", required=True, help="gs://bucket/path")
-    submit.add_argument("--service-account", default=None)
-    submit.add_argument("--display-name", default=None)
+    submit.add_argument("--service-account", default=None, help="service account to run as")
+    submit.add_argument(
+        "--display-name", default=None, help="job display name (default: PIPELINE-carbon-kfp)"
+    )
     submit.add_argument("--no-cache", action="store_true", help="disable Vertex AI caching")
     submit.add_argument("--wait", action="store_true", help="block until the run ends")
     submit.set_defaults(handler=_submit)
+
+
+_EXIT_CODES = "exit codes: 0 ok, 1 a step or the submission failed, 2 bad arguments"
+
+
+def _epilog(*examples: str) -> str:
+    return "examples:\n" + "".join(f"  {example}\n" for example in examples) + "\n" + _EXIT_CODES
 
 
 def _add_param_option(parser: argparse.ArgumentParser) -> None:
