@@ -403,7 +403,8 @@ _CSV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
 def load_csv_records(path: Path) -> list[EmissionsRecord]:
     """The records of an ``emissions.csv`` this package wrote: one per measured window.
 
-    Partial flushes are superseded: per ``run_id`` the last whole-run row (no ``task_name``)
+    Fields without a CSV column take their defaults (``intensity_lifecycle`` False, no
+    embodied figure, no timeline). Partial flushes are superseded: per ``run_id`` the last whole-run row (no ``task_name``)
     is kept; a run without one (still running, or killed before its first flush) gives the last
     row of each task instead. Tasks are windows inside their run, so a run's task rows and its
     whole-run row are never both kept (that would count the energy twice).
@@ -426,6 +427,7 @@ def load_csv_records(path: Path) -> list[EmissionsRecord]:
     tasks: dict[tuple[str, str], EmissionsRecord] = {}
     for row in reader:
         data = {field: parse(row[column] or "") for column, (field, parse) in _CSV_FIELDS.items()}
+        data["intensity_lifecycle"] = False  # not a CSV column; only labels the intensity
         try:
             record = parse_record(data)
         except ValueError as exc:

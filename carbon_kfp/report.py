@@ -631,7 +631,7 @@ def render_co2_chart_svg(steps: Iterable[Step]) -> str:
     def value_text(step: Step) -> str:
         text = format_co2(step.value("emissions_kg"))
         if step.record.embodied_kg is not None:
-            text += f" (+{format_co2(step.record.embodied_kg)})"
+            text += f"; embodied {format_co2(step.record.embodied_kg)}"
         return text
 
     return _bar_chart(
