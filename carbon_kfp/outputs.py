@@ -404,10 +404,11 @@ def load_csv_records(path: Path) -> list[EmissionsRecord]:
     """The records of an ``emissions.csv`` this package wrote: one per measured window.
 
     Fields without a CSV column take their defaults (``intensity_lifecycle`` False, no
-    embodied figure, no timeline). Partial flushes are superseded: per ``run_id`` the last whole-run row (no ``task_name``)
-    is kept; a run without one (still running, or killed before its first flush) gives the last
-    row of each task instead. Tasks are windows inside their run, so a run's task rows and its
-    whole-run row are never both kept (that would count the energy twice).
+    embodied figure, no timeline). Partial flushes are superseded: per ``run_id`` the last
+    whole-run row (no ``task_name``) is kept; a run without one (still running, or killed
+    before its first flush) gives the last row of each task instead. Tasks are windows inside
+    their run, so a run's task rows and its whole-run row are never both kept (that would count
+    the energy twice).
 
     Raises:
         ValueError: not UTF-8, a column this package writes is missing, or a row is not a valid

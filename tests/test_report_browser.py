@@ -32,7 +32,9 @@ WIDTH_PX = 800
 
 PROBE = """<script>
 window.__errors = [];
-window.addEventListener("error", e => __errors.push(String(e.message || e.target.src || e.target.href)), true);
+window.addEventListener(
+  "error", e => __errors.push(String(e.message || e.target.src || e.target.href)), true
+);
 for (const level of ["error", "warn"]) {
   const original = console[level];
   console[level] = (...args) => { __errors.push(args.join(" ")); original.apply(console, args); };
