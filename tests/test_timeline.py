@@ -122,3 +122,36 @@ def test_tracker_record_carries_the_timeline() -> None:
     assert len(timeline["t_s"]) >= 1
     assert timeline["t_s"][-1] == pytest.approx(record.duration_s, abs=1e-3)
     assert all(len(series) == len(timeline["t_s"]) for series in timeline.values())
+
+
+def test_tracker_prints_heartbeats_when_the_variable_is_set() -> None:
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import time
+        from carbon_kfp import EmissionsTracker
+        with EmissionsTracker(measure_interval_s=0.02, carbon_intensity_g_per_kwh=1.0,
+                              scope="process"):
+            end = time.monotonic() + 0.6
+            while time.monotonic() < end:
+                pass
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(sys.path),
+            "CARBON_KFP_HEARTBEAT_S": "0.2",
+        },
+    )
+    assert done.returncode == 0, done.stderr
+    beats = [line for line in done.stderr.splitlines() if line.startswith(HEARTBEAT_PREFIX)]
+    assert beats and all(" elapsed, " in line and " W now (cpu " in line for line in beats)
