@@ -99,10 +99,11 @@ class PowerTimeline:
         self._width_s = max(end - start for start, end in zip(starts, self._ends_s, strict=True))
 
     def points(self) -> dict[str, tuple[float, ...]]:
-        """The timeline as columns: ``t_s`` (bucket end, s) and ``<device>_w`` (mean power, W).
+        """The timeline as columns: ``t_s`` (bucket end, s since the first snapshot) and
+        ``<device>_w`` (mean power, W).
 
-        Buckets are contiguous; the first starts at the first snapshot's time. The open bucket
-        is included. Times are rounded to ms, powers to mW.
+        Buckets are contiguous; the first starts at 0 (the first snapshot, the tracker's start).
+        The open bucket is included. Times are rounded to ms, powers to mW.
         """
         ends = list(self._ends_s)
         joules = list(self._joules)
@@ -110,7 +111,8 @@ class PowerTimeline:
             ends.append(self._open_end_s)
             joules.append(tuple(self._open_j))
         starts = [self._anchor_s, *ends[:-1]]
-        columns: dict[str, tuple[float, ...]] = {"t_s": tuple(round(t, 3) for t in ends)}
+        anchor_s = self._anchor_s
+        columns: dict[str, tuple[float, ...]] = {"t_s": tuple(round(t - anchor_s, 3) for t in ends)}
         for index, device in enumerate(DEVICES):
             columns[f"{device}_w"] = tuple(
                 round(bucket[index] / (end - start), 3) if end > start else 0.0
