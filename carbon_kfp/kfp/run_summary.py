@@ -267,8 +267,7 @@ def _methods(record: EmissionsRecord) -> dict[str, str]:
 
 def _intensity(record: EmissionsRecord) -> str:
     region = record.cloud_region or record.country_iso_code
-    year = f" {record.intensity_year}" if record.intensity_year else ""
-    text = f"{record.carbon_intensity_g_per_kwh:.0f} g/kWh {record.intensity_source}{year}"
+    text = f"{record.carbon_intensity_g_per_kwh:.0f} g/kWh {record.intensity_source}"
     return text + (f" ({region})" if region else "")
 
 
