@@ -165,6 +165,7 @@ def test_every_subcommand_has_a_description_option_help_and_an_example() -> None
             assert action.help, f"{name} {action.option_strings or action.dest}"
 
 
+@pytest.mark.slow
 def test_report_reads_a_run_directory_and_an_emissions_csv(tmp_path: Path) -> None:
     from carbon_kfp import EmissionsTracker
 

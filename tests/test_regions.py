@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from carbon_kfp import ConfigError
+from carbon_kfp import ConfigError, cli
 from carbon_kfp.regions import offered_regions, rank_regions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,16 +35,6 @@ def offered(offering: str) -> set[str]:
         }
 
 
-def carbon_kfp(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "carbon_kfp.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-
-
 def test_one_kwh_on_gcp_2024_matches_the_packaged_tables() -> None:
     intensity = gcp_2024_intensity()
     candidates = {r: g for r, g in intensity.items() if r in offered("vertex-pipelines")}
@@ -61,14 +51,14 @@ def test_one_kwh_on_gcp_2024_matches_the_packaged_tables() -> None:
     assert emissions == sorted(emissions)
 
 
-def test_cli_prints_the_same_ranking_with_year_and_source() -> None:
+def test_cli_prints_the_same_ranking_with_year_and_source(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     intensity = gcp_2024_intensity()
     candidates = sorted((g, r) for r, g in intensity.items() if r in offered("vertex-pipelines"))
-    done = carbon_kfp(
-        "regions", "--energy-kwh", "1", "--year", "2024", "--top", "3", "--region", "us-central1"
-    )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
+    argv = ["regions", "--energy-kwh", "1", "--year", "2024", "--top", "3", "--region"]
+    assert cli.main([*argv, "us-central1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert "vs us-central1" in lines[0]
     rows = [line.split() for line in lines[1:4]]
     for (g, region), row in zip(candidates[:3], rows, strict=True):
@@ -78,11 +68,11 @@ def test_cli_prints_the_same_ranking_with_year_and_source() -> None:
     assert len(lines) == 5
 
 
-def test_unknown_year_lists_the_available_years() -> None:
-    done = carbon_kfp("regions", "--energy-kwh", "1", "--year", "2031")
-    assert done.returncode == 2
-    assert "year=2031" in done.stderr
-    assert "available years: 2019, 2020, 2021, 2022, 2023, 2024" in done.stderr
+def test_unknown_year_lists_the_available_years(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["regions", "--energy-kwh", "1", "--year", "2031"]) == 2
+    stderr = capsys.readouterr().err
+    assert "year=2031" in stderr
+    assert "available years: 2019, 2020, 2021, 2022, 2023, 2024" in stderr
     with pytest.raises(ConfigError, match="undated"):
         rank_regions(1.0, provider="aws", year=2024)
 
