@@ -142,6 +142,25 @@ def gcp_regions(year: int | None = None) -> tuple[str, ...]:
     return tuple(sorted(next(t for t in tables if t.year == used).g_per_kwh_by_region))
 
 
+def gcp_data_years() -> tuple[int, ...]:
+    """The data years of Google's region table (ascending), e.g. ``(2019, ..., 2024)``.
+
+    Raises:
+        DataFileError: a packaged file is malformed.
+    """
+    return tuple(table.year for table in gcp_years())
+
+
+def cloud_regions(cloud_provider: str) -> tuple[str, ...]:
+    """Every region of ``cloud_provider`` with a grid intensity in any table year, sorted.
+
+    Raises:
+        ConfigError: an unknown provider (aliases as in :func:`normalize_cloud_provider`).
+        DataFileError: a packaged file is malformed.
+    """
+    return tuple(sorted(_regions_of(normalize_cloud_provider(cloud_provider))))
+
+
 def _all_gcp_regions() -> set[str]:
     return {region for table in gcp_years() for region in table.g_per_kwh_by_region}
 

@@ -37,6 +37,7 @@ REGION_ENV_VARS: tuple[str, ...] = ("CLOUD_ML_REGION", "GOOGLE_CLOUD_REGION")
 METADATA_HOST_ENV_VAR = "GCE_METADATA_HOST"
 DEFAULT_METADATA_HOST = "metadata.google.internal"
 METADATA_ZONE_PATH = "/computeMetadata/v1/instance/zone"
+METADATA_MACHINE_TYPE_PATH = "/computeMetadata/v1/instance/machine-type"
 
 #: Canonical provider names, and the other spellings accepted for them (case-insensitive).
 CLOUD_PROVIDERS: tuple[str, ...] = ("gcp", "aws", "azure")
@@ -53,6 +54,7 @@ _PROVIDER_ALIASES = {
 # adds "-<letter>" ("us-central1-a").
 _REGION_RE = re.compile(r"[a-z]+(?:-[a-z]+)*[0-9]+")
 _ZONE_RE = re.compile(r"([a-z]+(?:-[a-z]+)*[0-9]+)-[a-z]")
+_MACHINE_TYPE_RE = re.compile(r"projects/[^/]+/machineTypes/([a-z0-9][a-z0-9-]*)")
 _MAX_METADATA_BYTES = 1024
 
 
@@ -132,9 +134,10 @@ def _fetch_zone(url: str, timeout_s: float) -> str | None:
     return body.decode("utf-8", errors="replace")
 
 
-def _query_metadata_region(timeout_s: float) -> str | None:
+def _query_metadata(path: str, timeout_s: float) -> str | None:
+    """The metadata server's answer for ``path`` within ``timeout_s`` in total, or ``None``."""
     host = os.environ.get(METADATA_HOST_ENV_VAR, "").strip() or DEFAULT_METADATA_HOST
-    url = f"http://{host}{METADATA_ZONE_PATH}"
+    url = f"http://{host}{path}"
     answer: list[str | None] = [None]
 
     def ask() -> None:
@@ -148,9 +151,29 @@ def _query_metadata_region(timeout_s: float) -> str | None:
     worker = threading.Thread(target=ask, name="carbon-kfp-gcp-metadata", daemon=True)
     worker.start()
     worker.join(timeout_s)
-    if worker.is_alive() or answer[0] is None:
+    return None if worker.is_alive() else answer[0]
+
+
+def _query_metadata_region(timeout_s: float) -> str | None:
+    answer = _query_metadata(METADATA_ZONE_PATH, timeout_s)
+    return None if answer is None else region_from_zone(answer)
+
+
+def detect_machine_type(*, timeout_s: float = 1.0) -> str | None:
+    """This VM's machine type (``"n1-standard-8"``) from the GCP metadata server, or ``None``.
+
+    The server answers ``projects/<number>/machineTypes/<type>``; an answer of another shape,
+    no answer within ``timeout_s`` (total), or a non-positive budget gives ``None``. Never raises.
+    """
+    try:
+        budget_s = float(timeout_s)
+        if not math.isfinite(budget_s) or budget_s <= 0:
+            return None
+        answer = _query_metadata(METADATA_MACHINE_TYPE_PATH, budget_s)
+    except Exception:  # a bad argument or environment must not stop the user's training
         return None
-    return region_from_zone(answer[0])
+    match = _MACHINE_TYPE_RE.fullmatch((answer or "").strip())
+    return match.group(1) if match else None
 
 
 def detect_location(*, timeout_s: float = 1.0) -> CloudLocation | None:

@@ -315,3 +315,114 @@ def load_record(path: Path) -> EmissionsRecord:
         return parse_record(data)
     except ValueError as exc:
         raise ValueError(f"{path}: not a valid carbon-kfp record: {exc}") from exc
+
+
+def _csv_bool(text: str) -> bool | str:
+    return {"True": True, "False": False, "Y": True, "N": False}.get(text, text)
+
+
+def _csv_optional_number(text: str) -> float | int | str | None:
+    if text == "":
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text  # parse_record names the field and the bad value
+    return int(number) if number.is_integer() and "." not in text and "e" not in text else number
+
+
+# CSV column -> (record field, cell parser); record fields missing from the CSV take defaults.
+_CSV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "timestamp": ("timestamp", str),
+    "project_name": ("project_name", str),
+    "run_id": ("run_id", str),
+    "experiment_id": ("experiment_id", str),
+    "duration": ("duration_s", _csv_optional_number),
+    "emissions": ("emissions_kg", _csv_optional_number),
+    "cpu_power": ("cpu_power_w", _csv_optional_number),
+    "gpu_power": ("gpu_power_w", _csv_optional_number),
+    "ram_power": ("ram_power_w", _csv_optional_number),
+    "cpu_energy": ("cpu_energy_kwh", _csv_optional_number),
+    "gpu_energy": ("gpu_energy_kwh", _csv_optional_number),
+    "ram_energy": ("ram_energy_kwh", _csv_optional_number),
+    "energy_consumed": ("energy_kwh", _csv_optional_number),
+    "country_name": ("country_name", str),
+    "country_iso_code": ("country_iso_code", str),
+    "cloud_provider": ("cloud_provider", str),
+    "cloud_region": ("cloud_region", str),
+    "os": ("os", str),
+    "python_version": ("python_version", str),
+    "cpu_count": ("cpu_count", _csv_optional_number),
+    "cpu_model": ("cpu_model", str),
+    "gpu_count": ("gpu_count", _csv_optional_number),
+    "gpu_model": ("gpu_model", str),
+    "ram_total_size": ("ram_total_size_gb", _csv_optional_number),
+    "tracking_mode": ("scope", str),
+    "cpu_utilization_percent": ("cpu_utilization_percent", _csv_optional_number),
+    "gpu_utilization_percent": ("gpu_utilization_percent", _csv_optional_number),
+    "ram_utilization_percent": ("ram_utilization_percent", _csv_optional_number),
+    "ram_used_gb": ("ram_used_gb", _csv_optional_number),
+    "on_cloud": ("on_cloud", _csv_bool),
+    "pue": ("pue", _csv_optional_number),
+    "cpu_method": ("cpu_method", str),
+    "gpu_method": ("gpu_method", str),
+    "ram_method": ("ram_method", str),
+    "intensity_source": ("intensity_source", str),
+    "intensity_year": ("intensity_year", _csv_optional_number),
+    "carbon_intensity_g_per_kwh": ("carbon_intensity_g_per_kwh", _csv_optional_number),
+    "pue_source": ("pue_source", str),
+    "emissions_low": ("emissions_low_kg", _csv_optional_number),
+    "emissions_high": ("emissions_high_kg", _csv_optional_number),
+    "status": ("status", str),
+    "tracker_version": ("tracker_version", str),
+    "task_name": ("task_name", str),
+    "pipeline_job": ("pipeline_job", str),
+    "pipeline_task": ("pipeline_task", str),
+    "node_rank": ("node_rank", _csv_optional_number),
+    "node_owner": ("node_owner", _csv_bool),
+    "epochs_completed": ("epochs_completed", _csv_optional_number),
+    "predicted_emissions": ("predicted_emissions_kg", _csv_optional_number),
+    "predicted_energy": ("predicted_energy_kwh", _csv_optional_number),
+    "warnings": ("warnings", lambda text: [part for part in text.split(" | ") if part]),
+}
+
+
+def load_csv_records(path: Path) -> list[EmissionsRecord]:
+    """The records of an ``emissions.csv`` this package wrote: one per measured window.
+
+    Fields without a CSV column take their defaults (``intensity_lifecycle`` False, no
+    embodied figure, no timeline). Partial flushes are superseded: per ``run_id`` the last
+    whole-run row (no ``task_name``) is kept; a run without one (still running, or killed
+    before its first flush) gives the last row of each task instead. Tasks are windows inside
+    their run, so a run's task rows and its whole-run row are never both kept (that would count
+    the energy twice).
+
+    Raises:
+        ValueError: not UTF-8, a column this package writes is missing, or a row is not a valid
+            record; the message names the file and the line (and the field).
+        OSError: the file cannot be read.
+    """
+    import csv
+    import io
+
+    reader = csv.DictReader(io.StringIO(read_utf8(path), newline=""))
+    missing = [column for column in _CSV_FIELDS if column not in (reader.fieldnames or ())]
+    if missing:
+        raise ValueError(
+            f"{path}: not a carbon-kfp emissions.csv: column(s) {', '.join(missing)} missing"
+        )
+    runs: dict[str, EmissionsRecord] = {}
+    tasks: dict[tuple[str, str], EmissionsRecord] = {}
+    for row in reader:
+        data = {field: parse(row[column] or "") for column, (field, parse) in _CSV_FIELDS.items()}
+        data["intensity_lifecycle"] = False  # not a CSV column; only labels the intensity
+        try:
+            record = parse_record(data)
+        except ValueError as exc:
+            raise ValueError(f"{path} line {reader.line_num}: not a valid record: {exc}") from exc
+        if record.task_name:
+            tasks[(record.run_id, record.task_name)] = record
+        else:
+            runs[record.run_id] = record
+    task_records = [record for (run_id, _), record in tasks.items() if run_id not in runs]
+    return [*runs.values(), *task_records]

@@ -24,6 +24,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from carbon_kfp._version import __version__
+from carbon_kfp.embodied import HostServer, estimate
 from carbon_kfp.energy import joules_to_kwh
 from carbon_kfp.errors import json_type
 from carbon_kfp.sensors.base import Reading
@@ -69,6 +70,9 @@ class RunContext:
     pipeline_task: str = ""
     node_rank: int | None = None
     node_owner: bool = True
+    machine_type: str = ""
+    host: HostServer | None = None  # for embodied emissions (carbon_kfp.embodied)
+    embodied_unknown: str = "unknown: no machine type (pass machine_type=, or location='auto')"
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,16 @@ class EmissionsRecord:
     predicted_emissions_kg: float | None = None
     comparisons_kg: Mapping[str, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # Embodied (manufacturing) emissions of the host's share, never part of emissions_kg
+    # (carbon_kfp.embodied); None when unknown, and embodied_method says why.
+    machine_type: str = ""
+    embodied_kg: float | None = None
+    embodied_low_kg: float | None = None
+    embodied_high_kg: float | None = None
+    embodied_method: str = ""
+    # Downsampled mean power per bucket (carbon_kfp.timeline): "t_s" bucket end times (s since
+    # start; buckets are contiguous from 0), "cpu_w", "gpu_w", "ram_w" (W); whole-run records only.
+    power_timeline: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     def to_metrics(self) -> dict[str, float]:
         """The ``kpi_co2`` Metrics keys (DESIGN §3): finite floats only, optional keys when set."""
@@ -151,6 +165,18 @@ class EmissionsRecord:
             metrics["predicted_emissions_kg"] = self.predicted_emissions_kg
         for backend, emissions_kg in sorted(self.comparisons_kg.items()):
             metrics[f"{backend}_emissions_kg"] = emissions_kg
+        # Grams and watt-hours, the scale a person reads in the Vertex AI Node Info panel.
+        metrics["co2_g"] = self.emissions_kg * 1000.0
+        metrics["co2_low_g"] = self.emissions_low_kg * 1000.0
+        metrics["co2_high_g"] = self.emissions_high_kg * 1000.0
+        metrics["energy_wh"] = self.energy_kwh * 1000.0
+        if self.embodied_kg is not None:
+            metrics["embodied_kg"] = self.embodied_kg
+            metrics["embodied_g"] = self.embodied_kg * 1000.0
+            for bound in ("low", "high"):
+                value = getattr(self, f"embodied_{bound}_kg")
+                if value is not None:
+                    metrics[f"embodied_{bound}_kg"] = value
         return {key: float(value) for key, value in metrics.items() if math.isfinite(value)}
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,6 +184,7 @@ class EmissionsRecord:
         data = asdict(self)
         data["comparisons_kg"] = dict(self.comparisons_kg)
         data["warnings"] = list(self.warnings)
+        data["power_timeline"] = {key: list(values) for key, values in self.power_timeline.items()}
         return data
 
     def to_json(self) -> str:
@@ -176,6 +203,8 @@ class EmissionsRecord:
         data = {_RENAMED_KEYS.get(key, key): value for key, value in data.items()}
         values = {key: value for key, value in data.items() if key in names}
         values["warnings"] = tuple(values.get("warnings", ()))
+        timeline = values.get("power_timeline", {})
+        values["power_timeline"] = {key: tuple(series) for key, series in timeline.items()}
         return cls(**values)
 
 
@@ -225,6 +254,7 @@ def build_record(
     epochs_planned: int | None = None,
     predicted_energy_kwh: float | None = None,
     comparisons_kg: Mapping[str, float] | None = None,
+    power_timeline: Mapping[str, tuple[float, ...]] | None = None,
 ) -> EmissionsRecord:
     """The record of the window between two snapshots (pure).
 
@@ -235,6 +265,7 @@ def build_record(
         timestamp: ISO-8601 UTC time of ``end``.
         status: "completed", "partial" (a flush), "interrupted" (SIGTERM / exit) or "failed".
         predicted_energy_kwh: facility energy predicted for all planned epochs, if known.
+        power_timeline: the run's downsampled power (:meth:`PowerTimeline.points`), if kept.
 
     Raises:
         ValueError: ``end`` precedes ``begin``.
@@ -263,6 +294,13 @@ def build_record(
     cpu, gpu, ram = (end.reading(device) for device in DEVICES)
     predicted_emissions_kg = (
         predicted_energy_kwh * intensity / 1000.0 if predicted_energy_kwh is not None else None
+    )
+    embodied = estimate(
+        context.host if context.node_owner else None,
+        duration_s,
+        cpu.capacity,
+        gpu.capacity,
+        context.embodied_unknown if context.node_owner else "charged by the node owner",
     )
     return EmissionsRecord(
         timestamp=timestamp,
@@ -325,6 +363,12 @@ def build_record(
         predicted_emissions_kg=predicted_emissions_kg,
         comparisons_kg=dict(comparisons_kg or {}),
         warnings=warnings,
+        machine_type=context.machine_type,
+        embodied_kg=embodied.kg,
+        embodied_low_kg=embodied.low_kg,
+        embodied_high_kg=embodied.high_kg,
+        embodied_method=embodied.method,
+        power_timeline=dict(power_timeline or {}),
     )
 
 
@@ -384,6 +428,22 @@ def _comparisons(value: object) -> dict[str, float]:
     return result
 
 
+def _timeline(value: object) -> dict[str, tuple[float, ...]]:
+    if not isinstance(value, dict):
+        raise ValueError(f"is a JSON {json_type(value)}; expected an object of number arrays")
+    result = {}
+    for key, series in value.items():
+        if not isinstance(series, list):
+            raise ValueError(f"entry {key!r} is a JSON {json_type(series)}; expected an array")
+        try:
+            result[key] = tuple(_number(item) for item in series)
+        except ValueError as exc:
+            raise ValueError(f"entry {key!r} has an item that {exc}") from None
+    if len({len(series) for series in result.values()}) > 1:
+        raise ValueError("has arrays of different lengths; expected one value per time")
+    return result
+
+
 # Per field annotation (as written in EmissionsRecord): the check of a JSON value, which returns
 # the field's value or raises ValueError saying what the value is and what was expected. Every
 # number in a record is a quantity that cannot be negative (energy, power, time, counts, shares).
@@ -397,6 +457,7 @@ _FIELD_CHECKS: dict[str, Callable[[object], Any]] = {
     "Status": _status,
     "tuple[str, ...]": _strings,
     "Mapping[str, float]": _comparisons,
+    "Mapping[str, tuple[float, ...]]": _timeline,
 }
 
 

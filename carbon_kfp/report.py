@@ -12,6 +12,12 @@ conservative interval. Records are checked when read (:func:`~carbon_kfp.record.
 a NaN, infinity, ``null`` or negative number, or a field of the wrong type, is an error that names
 the file and the field, never a silent 0.
 
+Numbers are shown at a readable scale (:mod:`carbon_kfp.units`: mg, g or kg; mWh, Wh or kWh).
+Embodied emissions are shown beside the operational ones, never added to them. The HTML page is
+self-contained (inline CSS and SVG, no scripts, no fetches) and fits 800 px: long names wrap in
+tables and are cut with an ellipsis in charts. :func:`greener_regions` re-prices the run's device
+energy in the regions offering Vertex AI Pipelines (:mod:`carbon_kfp.regions`).
+
 Every string that came from a record (step names, methods, sources, warnings) is escaped in the
 HTML, and in the Markdown too (HTML entities, ``|`` and line breaks), because Markdown viewers such
 as the Vertex AI console render inline HTML.
@@ -22,12 +28,20 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbon_kfp.record import EmissionsRecord
+from carbon_kfp.record import DEVICES, EmissionsRecord
+from carbon_kfp.units import (
+    format_co2,
+    format_co2_range,
+    format_duration,
+    format_energy,
+    format_power,
+    plural,
+)
 
 #: Record fields summed into pipeline totals (also the keys of the totals in the Metrics dict).
 TOTAL_KEYS: tuple[str, ...] = (
@@ -157,12 +171,15 @@ def metric_key(name: str) -> str:
 def report_metrics(steps: Iterable[Step]) -> dict[str, float]:
     """The pipeline-level Metrics dict (finite floats only).
 
-    Keys: the totals of :data:`TOTAL_KEYS` over the steps measured in this run; ``steps`` (their
-    count); ``cached_steps`` and ``avoided_emissions_kg`` / ``avoided_energy_kwh`` (what the cached
-    steps' earlier runs used); ``carbon_intensity_g_per_kwh``,
-    the energy-weighted mean intensity (when energy > 0); ``pue``, total facility over device
-    energy (when device energy > 0); and ``emissions_share_<step>`` (0-1) per step, the step name
-    folded by :func:`metric_key` (repeats suffixed ``_2``, ``_3``...).
+    Keys: the totals of :data:`TOTAL_KEYS` over the steps measured in this run; ``co2_g`` and
+    ``energy_wh`` (the same totals at a readable scale); ``embodied_kg``, ``embodied_low_kg``,
+    ``embodied_high_kg`` and ``embodied_g`` (sums over the steps whose embodied emissions are
+    known; absent when none is) and ``embodied_unknown_steps``; ``steps`` (their count);
+    ``cached_steps`` and ``avoided_emissions_kg`` / ``avoided_energy_kwh`` (what the cached
+    steps' earlier runs used); ``carbon_intensity_g_per_kwh``, the energy-weighted mean
+    intensity (when energy > 0); ``pue``, total facility over device energy (when device
+    energy > 0); and ``emissions_share_<step>`` (0-1) per step, the step name folded by
+    :func:`metric_key` (repeats suffixed ``_2``, ``_3``...).
     """
     steps = tuple(steps)
     metrics = totals(steps)
@@ -177,6 +194,13 @@ def report_metrics(steps: Iterable[Step]) -> dict[str, float]:
     device_kwh = sum(metrics[f"{d}_energy_kwh"] for d in ("cpu", "gpu", "ram"))
     if device_kwh > 0:
         metrics["pue"] = metrics["energy_kwh"] / device_kwh
+    metrics["co2_g"] = metrics["emissions_kg"] * 1000.0
+    metrics["energy_wh"] = metrics["energy_kwh"] * 1000.0
+    embodied, unknown = _embodied_totals(steps)
+    if unknown < metrics["steps"]:
+        metrics |= embodied
+        metrics["embodied_g"] = embodied["embodied_kg"] * 1000.0
+    metrics["embodied_unknown_steps"] = float(unknown)
     used: set[str] = set(metrics)
     for name, share in emissions_shares(steps).items():
         key = base = SHARE_PREFIX + metric_key(name)
@@ -189,74 +213,182 @@ def report_metrics(steps: Iterable[Step]) -> dict[str, float]:
     return {key: value for key, value in metrics.items() if math.isfinite(value)}
 
 
-# -- text formatting ------------------------------------------------------------------------
+# -- greener regions ------------------------------------------------------------------------
 
 
-def _num(value: float) -> str:
-    """4 significant digits; small energies stay readable (``3.142e-06``)."""
-    return f"{value:.4g}"
+@dataclass(frozen=True)
+class Alternative:
+    """A region where this run's operational emissions would be lower.
+
+    Attributes:
+        region: e.g. ``"europe-west1"`` (with its provider, ``"gcp"``).
+        emissions_kg: the run's operational emissions there. Units: kg CO2eq.
+        factor: ``emissions_kg`` over this run's operational emissions.
+    """
+
+    provider: str
+    region: str
+    intensity_g_per_kwh: float
+    emissions_kg: float
+    factor: float
+
+
+@dataclass(frozen=True)
+class Advice:
+    """Greener regions for a run and what they are based on (for a footnote)."""
+
+    alternatives: tuple[Alternative, ...]
+    basis: str
+
+
+def greener_regions(steps: Iterable[Step], count: int = 5) -> Advice | None:
+    """Up to ``count`` regions where this run would emit less, greenest first.
+
+    The run's device energy is re-priced with each region's intensity and the provider's PUE
+    (:func:`carbon_kfp.regions.rank_regions`) among the regions offering Vertex AI Pipelines, for
+    the provider, region and data year of the step that used the most energy (GCP, newest year
+    when it ran off-cloud). ``None`` when nothing ran or the run's region cannot be ranked.
+    """
+    from carbon_kfp.errors import ConfigError
+    from carbon_kfp.regions import rank_regions
+
+    measured = [step for step in steps if not step.cached]
+    device_kwh = math.fsum(sum(step.device_energy_kwh()[:3]) for step in measured)
+    run_kg = math.fsum(step.value("emissions_kg") for step in measured)
+    if not measured or device_kwh <= 0 or run_kg <= 0:
+        return None
+    main = max(measured, key=lambda step: step.value("energy_kwh")).record
+    provider = main.cloud_provider or "gcp"
+    year = (
+        main.intensity_year if provider == "gcp" and main.intensity_source == "gcp-region" else None
+    )
+    try:
+        ranking = rank_regions(device_kwh, provider=provider, year=year)
+    except ConfigError:
+        return None
+    options = tuple(
+        Alternative(
+            r.provider, r.region, r.intensity_g_per_kwh, r.emissions_kg, r.emissions_kg / run_kg
+        )
+        for r in ranking.regions
+        if r.emissions_kg < run_kg
+    )[:count]
+    year_text = (
+        f"{ranking.regions[0].intensity_year} "
+        if ranking.regions and ranking.regions[0].intensity_year
+        else ""
+    )
+    source = ranking.regions[0].intensity_source if ranking.regions else ""
+    basis = (
+        f"{provider} {year_text}grid intensity ({source}) x {provider} PUE, same device energy; "
+        f"candidates: {ranking.candidates}"
+    )
+    return Advice(options, basis)
+
+
+# -- text -------------------------------------------------------------------------------------
+
+
+def _co2_range(step_or_total: Mapping[str, float]) -> str:
+    return format_co2_range(step_or_total["emissions_low_kg"], step_or_total["emissions_high_kg"])
+
+
+def _embodied_text(low_kg: float | None, kg: float | None, high_kg: float | None) -> str:
+    if kg is None:
+        return "unknown"
+    text = format_co2(kg)
+    if low_kg is not None and high_kg is not None:
+        text += f" ({format_co2_range(low_kg, high_kg)})"
+    return text
 
 
 def _methods(record: EmissionsRecord) -> str:
     return f"{record.cpu_method} / {record.gpu_method} / {record.ram_method}"
 
 
-def _intensity_source(record: EmissionsRecord) -> str:
+def _intensity(record: EmissionsRecord) -> str:
     year = f" {record.intensity_year}" if record.intensity_year else ""
     where = record.cloud_region or record.country_iso_code
-    return f"{record.intensity_source}{year}" + (f" ({where})" if where else "")
+    place = f", {where}" if where else ""
+    return (
+        f"{_number(record.carbon_intensity_g_per_kwh):.0f} g/kWh "
+        f"({record.intensity_source}{year}{place}), PUE {_number(record.pue):.2f}"
+    )
 
 
-_COLUMNS = (
+def _step_values(step: Step) -> dict[str, float]:
+    return {key: step.value(key) for key in TOTAL_KEYS}
+
+
+#: Columns of the main table: short values, so it reads at 800 px and in a terminal.
+_COLUMNS = ("Step", "CO2", "CO2 range", "Embodied", "Energy", "Share", "Duration")
+_TEXT_COLUMNS = (0,)  # indexes of _COLUMNS that hold text; the others are numbers
+#: Columns of the "how it was measured" table.
+_DETAIL_COLUMNS = (
     "Step",
-    "CPU kWh",
-    "GPU kWh",
-    "RAM kWh",
-    "Energy kWh (x PUE)",
-    "CO2 kg",
-    "CO2 range kg",
-    "Share",
-    "Duration s",
+    "CPU / GPU / RAM energy",
     "Methods cpu / gpu / ram",
-    "Intensity gCO2/kWh",
-    "Intensity source",
+    "Intensity",
+    "Embodied method",
 )
-
-_TEXT_COLUMNS = (0, 9, 11)  # indexes of _COLUMNS that hold text; the others are numbers
 
 
 def _row(step: Step, share: float) -> tuple[str, ...]:
     record = step.record
     return (
         f"{step.name} (cached)" if step.cached else step.name,
-        _num(step.value("cpu_energy_kwh")),
-        _num(step.value("gpu_energy_kwh")),
-        _num(step.value("ram_energy_kwh")),
-        _num(step.value("energy_kwh")),
-        _num(step.value("emissions_kg")),
-        f"{_num(step.value('emissions_low_kg'))} - {_num(step.value('emissions_high_kg'))}",
+        format_co2(step.value("emissions_kg")),
+        _co2_range(_step_values(step)),
+        _embodied_text(record.embodied_low_kg, record.embodied_kg, record.embodied_high_kg),
+        format_energy(step.value("energy_kwh")),
         f"{share:.1%}",
-        f"{step.value('duration_s'):.1f}",
-        _methods(record),
-        f"{_number(record.carbon_intensity_g_per_kwh):.1f}",
-        _intensity_source(record),
+        format_duration(step.value("duration_s")),
     )
 
 
-def _total_row(total: Mapping[str, float], count: int) -> tuple[str, ...]:
+def _detail_row(step: Step) -> tuple[str, ...]:
+    record = step.record
+    cpu, gpu, ram, _ = step.device_energy_kwh()
     return (
-        f"Total ({count} steps)",
-        _num(total["cpu_energy_kwh"]),
-        _num(total["gpu_energy_kwh"]),
-        _num(total["ram_energy_kwh"]),
-        _num(total["energy_kwh"]),
-        _num(total["emissions_kg"]),
-        f"{_num(total['emissions_low_kg'])} - {_num(total['emissions_high_kg'])}",
+        step.name,
+        " / ".join(format_energy(kwh) for kwh in (cpu, gpu, ram)),
+        _methods(record),
+        _intensity(record),
+        record.embodied_method or "unknown",
+    )
+
+
+def _embodied_totals(steps: Iterable[Step]) -> tuple[dict[str, float], int]:
+    """Sums of the known embodied figures of this run's steps, and how many steps are unknown."""
+    measured = [step for step in steps if not step.cached]
+    known = [step.record for step in measured if step.record.embodied_kg is not None]
+    sums = {
+        key: math.fsum(_number(getattr(record, key)) for record in known)
+        for key in ("embodied_kg", "embodied_low_kg", "embodied_high_kg")
+    }
+    return sums, len(measured) - len(known)
+
+
+def _total_row(steps: tuple[Step, ...]) -> tuple[str, ...]:
+    total = totals(steps)
+    embodied, unknown = _embodied_totals(steps)
+    measured = _measured_count(steps)
+    embodied_text = (
+        "unknown"
+        if unknown == measured
+        else _embodied_text(
+            embodied["embodied_low_kg"], embodied["embodied_kg"], embodied["embodied_high_kg"]
+        )
+        + (f" + {unknown} unknown" if unknown else "")
+    )
+    return (
+        f"Total ({plural(measured, 'step')})",
+        format_co2(total["emissions_kg"]),
+        _co2_range(total),
+        embodied_text,
+        format_energy(total["energy_kwh"]),
         "100.0%" if total["emissions_kg"] > 0 else "0.0%",
-        f"{total['duration_s']:.1f}",
-        "",
-        "",
-        "",
+        format_duration(total["duration_s"]),
     )
 
 
@@ -268,20 +400,81 @@ def _summary_line(steps: tuple[Step, ...]) -> str:
     total = totals(steps)
     cached = sum(step.cached for step in steps)
     line = (
-        f"{len(steps) - cached} steps: {_num(total['emissions_kg'])} kg CO2eq "
-        f"({_num(total['emissions_low_kg'])} - {_num(total['emissions_high_kg'])} kg), "
-        f"{_num(total['energy_kwh'])} kWh, {total['duration_s']:.1f} s of compute."
+        f"{plural(len(steps) - cached, 'step')}: {format_co2(total['emissions_kg'])} CO2eq "
+        f"({_co2_range(total)}), {format_energy(total['energy_kwh'])}, "
+        f"{format_duration(total['duration_s'])} of compute."
     )
+    embodied, unknown = _embodied_totals(steps)
+    if unknown < len(steps) - cached:
+        line += (
+            f" Embodied (hardware manufacturing, reported separately, not in the CO2 total): "
+            f"{format_co2(embodied['embodied_kg'])}"
+            + (f"; unknown for {plural(unknown, 'step')}." if unknown else ".")
+        )
     if cached:
         line += (
-            f" {cached} cached steps not in the total: {_num(avoided(steps)['emissions_kg'])} kg "
-            "CO2eq avoided by caching."
+            f" {plural(cached, 'cached step')} not in the total: "
+            f"{format_co2(avoided(steps)['emissions_kg'])} CO2eq avoided by caching."
         )
     return line
 
 
+_NOTE = (
+    "Energy is facility energy: device energy times PUE. CO2 is operational (electricity); "
+    "embodied emissions are the step's share of its host server's manufacturing (Cloud Carbon "
+    "Footprint's method) and are never added to it. The CO2 range sums the steps' bounds (errors "
+    "treated as correlated). Duration adds up compute time of all steps."
+)
+
+
 def _step_warnings(steps: Iterable[Step]) -> list[tuple[str, str]]:
     return [(step.name, message) for step in steps for message in step.record.warnings]
+
+
+def _alternative_row(option: Alternative) -> tuple[str, ...]:
+    return (
+        option.region,
+        f"{option.intensity_g_per_kwh:.4g} g/kWh",
+        format_co2(option.emissions_kg),
+        f"{option.factor:.2g}x",
+    )
+
+
+_ALTERNATIVE_COLUMNS = ("Region", "Grid intensity", "CO2 for this run", "vs this run")
+
+
+def _text_table(rows: list[tuple[str, ...]], numeric: set[int]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+
+    def render(row: tuple[str, ...]) -> str:
+        cells = (
+            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        )
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return [render(rows[0]), rule, *(render(row) for row in rows[1:])]
+
+
+def render_text(steps: Iterable[Step], advice: Advice | None = None) -> str:
+    """A plain-text report for a terminal: the step table, a total, greener regions."""
+    steps = tuple(steps)
+    shares = emissions_shares(steps)
+    numeric = set(range(1, len(_COLUMNS)))
+    rows = [_COLUMNS, *(_row(step, shares[step.name]) for step in steps), _total_row(steps)]
+    lines = _text_table(rows, numeric)
+    lines.insert(len(lines) - 1, lines[1])
+    lines += ["", _summary_line(steps)]
+    if advice is not None and advice.alternatives:
+        lines += ["", "Greener regions for this run:"]
+        table = [_ALTERNATIVE_COLUMNS, *map(_alternative_row, advice.alternatives)]
+        lines += ["  " + line for line in _text_table(table, {1, 2, 3})]
+        lines.append(f"  ({advice.basis})")
+    return "\n".join(lines) + "\n"
+
+
+# -- Markdown ---------------------------------------------------------------------------------
 
 
 def _md_cell(text: str) -> str:
@@ -290,27 +483,36 @@ def _md_cell(text: str) -> str:
     return " ".join(escaped.split())
 
 
-def render_markdown(steps: Iterable[Step], title: str = DEFAULT_TITLE) -> str:
-    """A Markdown report: totals, one table row per step and a total row, then warnings."""
+def _md_table(
+    columns: tuple[str, ...], rows: Iterable[tuple[str, ...]], text_columns: set[int]
+) -> list[str]:
+    lines = ["| " + " | ".join(_md_cell(c) for c in columns) + " |"]
+    lines.append(
+        "|" + "|".join("---" if i in text_columns else "---:" for i in range(len(columns))) + "|"
+    )
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(
+    steps: Iterable[Step], title: str = DEFAULT_TITLE, advice: Advice | None = None
+) -> str:
+    """A Markdown report: summary, step table with a total row, how it was measured, greener
+    regions, warnings."""
     steps = tuple(steps)
-    total = totals(steps)
     shares = emissions_shares(steps)
     lines = [f"# {_md_cell(title)}", "", _md_cell(_summary_line(steps)), ""]
-    lines.append("| " + " | ".join(_COLUMNS) + " |")
-    lines.append(
-        "|" + "|".join("---" if i in _TEXT_COLUMNS else "---:" for i in range(len(_COLUMNS))) + "|"
+    table = _md_table(
+        _COLUMNS, (_row(step, shares[step.name]) for step in steps), set(_TEXT_COLUMNS)
     )
-    for step in steps:
-        lines.append("| " + " | ".join(_md_cell(c) for c in _row(step, shares[step.name])) + " |")
-    total_cells = (
-        f"**{_md_cell(c)}**" if c else "" for c in _total_row(total, _measured_count(steps))
-    )
-    lines.append("| " + " | ".join(total_cells) + " |")
-    lines += [
-        "",
-        "Energy kWh is facility energy: device energy times PUE. The CO2 range sums the steps' "
-        "bounds (errors treated as correlated). Duration adds up compute time of all steps.",
-    ]
+    table.append("| " + " | ".join(f"**{_md_cell(c)}**" for c in _total_row(steps)) + " |")
+    lines += table
+    lines += ["", _NOTE, "", "## How it was measured", ""]
+    lines += _md_table(_DETAIL_COLUMNS, map(_detail_row, steps), {0, 2, 3, 4})
+    if advice is not None and advice.alternatives:
+        lines += ["", "## Greener regions for this run", ""]
+        lines += _md_table(_ALTERNATIVE_COLUMNS, map(_alternative_row, advice.alternatives), {0})
+        lines += ["", _md_cell(advice.basis)]
     warnings = _step_warnings(steps)
     if warnings:
         lines += ["", "## Warnings", ""]
@@ -325,99 +527,277 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
-def render_chart_svg(steps: Iterable[Step]) -> str:
-    """An inline SVG: one horizontal bar per step, stacked CPU / GPU / RAM / PUE overhead (kWh).
+_CHART_W = 760  # viewBox width; the SVG scales down to its container (max-width: 100%)
+_LABEL_W = 170
+_VALUE_W = 150
 
-    Bars are scaled to the largest step; a pipeline without energy draws empty bars. Labels
-    longer than 28 characters are cut with an ellipsis (the full name is the label's tooltip).
-    """
-    steps = tuple(steps)
-    label_w, bar_w, value_w, row_h, top = 200, 440, 120, 26, 34
-    width = label_w + bar_w + value_w
-    height = top + row_h * max(1, len(steps)) + 10
-    largest_kwh = max((sum(step.device_energy_kwh()) for step in steps), default=0.0)
-    scale = bar_w / largest_kwh if largest_kwh > 0 else 0.0
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-        "<title>Energy by step and component (kWh)</title>",
+
+def _label(name: str) -> str:
+    """A chart label that fits ``_LABEL_W`` px: cut at 22 characters with an ellipsis."""
+    return name if len(name) <= 22 else name[:21] + "\u2026"
+
+
+def _svg_open(width: int, height: int, title: str) -> list[str]:
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+        f"<title>{_esc(title)}</title>",
     ]
-    legend_x = label_w
-    for label, colour in _SEGMENTS:
-        parts.append(f'<rect x="{legend_x}" y="6" width="12" height="12" fill="{colour}"/>')
-        parts.append(f'<text x="{legend_x + 16}" y="16">{_esc(label)}</text>')
-        legend_x += 24 + 8 * len(label)
+
+
+def _legend(parts: list[str], items: Iterable[tuple[str, str]], y: int = 6) -> None:
+    x = _LABEL_W
+    for label, colour in items:
+        parts.append(f'<rect x="{x}" y="{y}" width="12" height="12" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 16}" y="{y + 10}">{_esc(label)}</text>')
+        x += 24 + 7 * len(label)
+
+
+def _bar_chart(
+    steps: tuple[Step, ...],
+    title: str,
+    segments: Callable[[Step], tuple[float, ...]],
+    value_text: Callable[[Step], str],
+    fmt: Callable[[float], str],
+    extra: Callable[[Step], float] | None = None,
+) -> str:
+    """Horizontal bars, one per step, stacked by :data:`_SEGMENTS`; ``extra`` draws a separate
+    hatched bar under each (embodied emissions), on the same scale."""
+    row_h, top = 30 if extra else 24, 30
+    bar_w = _CHART_W - _LABEL_W - _VALUE_W
+    height = top + row_h * max(1, len(steps)) + 8
+    largest = max(
+        (max(sum(segments(step)), extra(step) if extra else 0.0) for step in steps), default=0.0
+    )
+    scale = bar_w / largest if largest > 0 else 0.0
+    parts = _svg_open(_CHART_W, height, title)
+    if extra:
+        parts.insert(
+            2,
+            '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+            'patternTransform="rotate(45)"><rect width="6" height="6" fill="#e7e1ef"/>'
+            '<line x1="0" y1="0" x2="0" y2="6" stroke="#8e6c8a" stroke-width="3"/></pattern>'
+            "</defs>",
+        )
+    legend = list(_SEGMENTS) + ([("Embodied (separate)", "url(#hatch)")] if extra else [])
+    _legend(parts, legend)
     for index, step in enumerate(steps):
         y = top + index * row_h
-        label = step.name if len(step.name) <= 28 else step.name[:27] + "\u2026"  # fits 200 px
         parts.append(
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{_esc(label)}'
+            f'<text x="{_LABEL_W - 8}" y="{y + 14}" text-anchor="end">{_esc(_label(step.name))}'
             f"<title>{_esc(step.name)}</title></text>"
         )
-        x = float(label_w)
-        for (label, colour), kwh in zip(_SEGMENTS, step.device_energy_kwh(), strict=True):
-            w = kwh * scale
+        x = float(_LABEL_W)
+        bar_h = 12 if extra else row_h - 8
+        for (label, colour), value in zip(_SEGMENTS, segments(step), strict=True):
+            w = value * scale
             if w <= 0:
                 continue
+            tooltip = _esc(f"{step.name}: {label} {fmt(value)}")
             parts.append(
-                f'<rect x="{x:.2f}" y="{y + 3}" width="{w:.2f}" height="{row_h - 8}" '
-                f'fill="{colour}"><title>{_esc(f"{step.name}: {label} {_num(kwh)} kWh")}'
-                "</title></rect>"
+                f'<rect x="{x:.2f}" y="{y + 3}" width="{w:.2f}" height="{bar_h}" '
+                f'fill="{colour}"><title>{tooltip}</title></rect>'
             )
             x += w
+        parts.append(f'<text x="{x + 6:.2f}" y="{y + 14}">{_esc(value_text(step))}</text>')
+        if extra:
+            w = extra(step) * scale
+            if w > 0:
+                tooltip = _esc(f"{step.name}: embodied {fmt(extra(step))}")
+                parts.append(
+                    f'<rect x="{_LABEL_W}" y="{y + 17}" width="{w:.2f}" height="8" '
+                    f'fill="url(#hatch)"><title>{tooltip}</title></rect>'
+                )
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _co2_segments(step: Step) -> tuple[float, ...]:
+    """Operational CO2 split like the energy (CPU, GPU, RAM, PUE overhead). Units: kg."""
+    energy = step.device_energy_kwh()
+    total_kwh = sum(energy)
+    emissions_kg = step.value("emissions_kg")
+    return tuple(emissions_kg * kwh / total_kwh if total_kwh > 0 else 0.0 for kwh in energy)
+
+
+def _embodied_kg(step: Step) -> float:
+    return _number(step.record.embodied_kg)
+
+
+def render_co2_chart_svg(steps: Iterable[Step]) -> str:
+    """An inline SVG: operational CO2 per step stacked by component, and the step's embodied
+    emissions as a separate hatched bar under it (same scale, never stacked onto it)."""
+
+    def value_text(step: Step) -> str:
+        text = format_co2(step.value("emissions_kg"))
+        if step.record.embodied_kg is not None:
+            text += f"; embodied {format_co2(step.record.embodied_kg)}"
+        return text
+
+    return _bar_chart(
+        tuple(steps),
+        "Operational CO2 by step and component; embodied separate",
+        _co2_segments,
+        value_text,
+        format_co2,
+        _embodied_kg,
+    )
+
+
+def render_chart_svg(steps: Iterable[Step]) -> str:
+    """An inline SVG: one horizontal bar per step, stacked CPU / GPU / RAM / PUE overhead energy.
+
+    Bars are scaled to the largest step; a pipeline without energy draws empty bars. Labels
+    longer than 22 characters are cut with an ellipsis (the full name is the label's tooltip).
+    """
+    return _bar_chart(
+        tuple(steps),
+        "Energy by step and component",
+        lambda step: step.device_energy_kwh(),
+        lambda step: format_energy(step.value("energy_kwh")),
+        format_energy,
+    )
+
+
+_LINE_COLOURS = {"cpu": "#4e79a7", "gpu": "#f28e2b", "ram": "#59a14f"}
+
+
+def render_timeline_svg(step: Step) -> str:
+    """An inline SVG line chart of the step's power per component over time (W), or ``""``.
+
+    The record's timeline is mean power per contiguous bucket; each bucket is drawn as a flat
+    segment (a step line), so the area under a line is the energy.
+    """
+    timeline = step.record.power_timeline
+    ends = list(timeline.get("t_s", ()))
+    if not ends:
+        return ""
+    width, height, left, right, top, bottom = _CHART_W, 150, 56, 12, 24, 26
+    plot_w, plot_h = width - left - right, height - top - bottom
+    span_s = ends[-1] or 1.0
+    devices = [d for d in DEVICES if any(v > 0 for v in timeline.get(f"{d}_w", ()))]
+    peak_w = max((max(timeline[f"{d}_w"]) for d in devices), default=0.0) or 1.0
+    parts = _svg_open(width, height, f"Power of {step.name} over time (W)")
+    parts.append(
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
+        'stroke="#999"/>'
+    )
+    parts.append(
+        f'<text x="{left - 6}" y="{top + 4}" text-anchor="end">{_esc(format_power(peak_w))}</text>'
+    )
+    parts.append(f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end">0</text>')
+    parts.append(
+        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">'
+        f"{_esc(format_duration(span_s))}</text>"
+    )
+    parts.append(f'<text x="{left}" y="{height - 8}">0 s</text>')
+    x_legend = left + 60
+    for device in devices:
+        colour = _LINE_COLOURS[device]
+        parts.append(f'<rect x="{x_legend}" y="6" width="12" height="3" fill="{colour}"/>')
+        parts.append(f'<text x="{x_legend + 16}" y="12">{device.upper()}</text>')
+        x_legend += 64
+        starts = [0.0, *ends[:-1]]
+        points = []
+        for start, end, power_w in zip(starts, ends, timeline[f"{device}_w"], strict=True):
+            y = top + plot_h - power_w / peak_w * plot_h
+            points.append(f"{left + start / span_s * plot_w:.1f},{y:.1f}")
+            points.append(f"{left + end / span_s * plot_w:.1f},{y:.1f}")
         parts.append(
-            f'<text x="{x + 6:.2f}" y="{y + 15}">{_esc(_num(step.value("energy_kwh")))} kWh</text>'
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+            f'points="{" ".join(points)}"/>'
         )
     parts.append("</svg>")
     return "\n".join(parts)
 
 
 _CSS = """
-body { font-family: sans-serif; margin: 1.5em; color: #222; }
-table { border-collapse: collapse; margin-top: 1em; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; }
+body { font-family: sans-serif; margin: 0 auto; padding: 1em; max-width: 800px; color: #222;
+       box-sizing: border-box; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.5em; }
+svg { max-width: 100%; height: auto; display: block; margin: 0.5em 0; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; margin-top: 0.5em; }
+th, td { border: 1px solid #ccc; padding: 4px 6px; vertical-align: top; }
+th { background: #f4f4f4; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.text { overflow-wrap: anywhere; }
 tr.total td { font-weight: bold; background: #f4f4f4; }
 p.note { color: #555; font-size: 12px; }
+h3 { font-size: 1em; margin: 1em 0 0 0; overflow-wrap: anywhere; }
 """
 
 
-def render_html(steps: Iterable[Step], title: str = DEFAULT_TITLE) -> str:
-    """A self-contained HTML page (inline CSS and SVG, no scripts): totals, chart, table."""
-    steps = tuple(steps)
-    total = totals(steps)
-    shares = emissions_shares(steps)
-
+def _html_table(
+    columns: tuple[str, ...],
+    rows: Iterable[tuple[str, ...]],
+    text_columns: set[int],
+    total: tuple[str, ...] | None = None,
+) -> str:
     def tr(cells: tuple[str, ...], css_class: str = "") -> str:
         tds = "".join(
-            f"<td{'' if i in _TEXT_COLUMNS else ' class=num'}>{_esc(c)}</td>"
+            f'<td class="{"text" if i in text_columns else "num"}">{_esc(c)}</td>'
             for i, c in enumerate(cells)
         )
-        return f"<tr{f' class={css_class}' if css_class else ''}>{tds}</tr>"
+        return f'<tr class="{css_class}">{tds}</tr>' if css_class else f"<tr>{tds}</tr>"
 
-    rows = [tr(_row(step, shares[step.name])) for step in steps]
-    rows.append(tr(_total_row(total, _measured_count(steps)), "total"))
-    warnings = _step_warnings(steps)
-    warning_html = (
-        "<h2>Warnings</h2><ul>"
-        + "".join(f"<li>{_esc(name)}: {_esc(message)}</li>" for name, message in warnings)
-        + "</ul>"
-        if warnings
-        else ""
+    body = [tr(row) for row in rows]
+    if total is not None:
+        body.append(tr(total, "total"))
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    return (
+        f"<table><thead><tr>{head}</tr></thead><tbody>\n" + "\n".join(body) + "\n</tbody></table>"
     )
+
+
+def render_html(
+    steps: Iterable[Step], title: str = DEFAULT_TITLE, advice: Advice | None = None
+) -> str:
+    """A self-contained HTML page (inline CSS and SVG, no scripts, no fetches) that reads at
+    800 px: summary, CO2 and energy charts, the step table, power timelines, how it was
+    measured, greener regions and warnings."""
+    steps = tuple(steps)
+    shares = emissions_shares(steps)
+    sections = [
+        f"<h1>{_esc(title)}</h1>",
+        f"<p>{_esc(_summary_line(steps))}</p>",
+        "<h2>CO2 by step</h2>",
+        render_co2_chart_svg(steps),
+        _html_table(
+            _COLUMNS,
+            (_row(step, shares[step.name]) for step in steps),
+            set(_TEXT_COLUMNS),
+            _total_row(steps),
+        ),
+        f'<p class="note">{_esc(_NOTE)}</p>',
+        "<h2>Energy by step</h2>",
+        render_chart_svg(steps),
+    ]
+    timelines = [(step, render_timeline_svg(step)) for step in steps]
+    if any(svg for _, svg in timelines):
+        sections.append("<h2>Power over time</h2>")
+        sections += [f"<h3>{_esc(step.name)}</h3>\n{svg}" for step, svg in timelines if svg]
+    sections += [
+        "<h2>How it was measured</h2>",
+        _html_table(_DETAIL_COLUMNS, map(_detail_row, steps), {0, 2, 3, 4}),
+    ]
+    if advice is not None and advice.alternatives:
+        sections += [
+            "<h2>Greener regions for this run</h2>",
+            _html_table(_ALTERNATIVE_COLUMNS, map(_alternative_row, advice.alternatives), {0}),
+            f'<p class="note">{_esc(advice.basis)}</p>',
+        ]
+    warnings = _step_warnings(steps)
+    if warnings:
+        sections.append(
+            "<h2>Warnings</h2><ul>"
+            + "".join(f"<li>{_esc(name)}: {_esc(message)}</li>" for name, message in warnings)
+            + "</ul>"
+        )
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>{_esc(title)}</h1>\n<p>{_esc(_summary_line(steps))}</p>\n"
-        f"{render_chart_svg(steps)}\n"
-        "<table><thead><tr>"
-        + "".join(f"<th>{_esc(c)}</th>" for c in _COLUMNS)
-        + "</tr></thead><tbody>\n"
-        + "\n".join(rows)
-        + "\n</tbody></table>\n"
-        '<p class="note">Energy kWh is facility energy: device energy times PUE. The CO2 range '
-        "sums the steps' bounds (errors treated as correlated). Duration adds up compute time of "
-        "all steps.</p>\n"
-        f"{warning_html}</body></html>\n"
+        + "\n".join(sections)
+        + "\n</body></html>\n"
     )

@@ -43,10 +43,12 @@ from carbon_kfp.outputs import append_csv
 from carbon_kfp.record import EmissionsRecord, RunContext, Snapshot, Status, build_record
 from carbon_kfp.sensors.base import NullSensor, Sensor
 from carbon_kfp.sigterm import SigtermGuard, StepTerminated
+from carbon_kfp.timeline import Heartbeat, PowerTimeline
 from carbon_kfp.tracker_context import (
     LocationMode,
     assemble_sensors,
     cpu_request_vcpus,
+    resolve_host,
     resolve_site,
     start_failed,
 )
@@ -190,6 +192,9 @@ class EmissionsTracker:
             SIGTERM handler installed before is chained to instead (:mod:`carbon_kfp.sigterm`).
             Only on the main thread: started elsewhere, the tracker warns when a SIGTERM would
             end the process without its record.
+        machine_type: the host's machine type (e.g. "n1-standard-8") for embodied emissions
+            (:mod:`carbon_kfp.embodied`); with ``location="auto"`` the GCP metadata server is
+            asked when not given.
 
     Raises:
         ConfigError: any argument out of range, or an unknown country, region or scope.
@@ -225,6 +230,7 @@ class EmissionsTracker:
         budget_kg: float | None = None,
         on_budget_exceeded: Callable[[CarbonBudgetExceeded], None] | None = None,
         handle_signals: bool = True,
+        machine_type: str = "",
     ) -> None:
         from carbon_kfp.distributed import elect_node_owner
 
@@ -271,6 +277,7 @@ class EmissionsTracker:
             pipeline_task=pipeline_task,
             node_rank=self._role.node_rank,
             node_owner=self._role.is_owner,
+            **resolve_host(site.intensity.cloud_provider, machine_type, location),
         )
         self._csv_path = Path(output_dir) / output_file if output_dir is not None else None
         self._interval_s = interval_s
@@ -287,6 +294,8 @@ class EmissionsTracker:
         self._final: EmissionsRecord | None = None
         self._comparisons_kg: dict[str, float] = {}
         self.task_records: list[EmissionsRecord] = []
+        self._timeline = PowerTimeline()
+        self._heartbeat = Heartbeat.from_env()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -317,6 +326,7 @@ class EmissionsTracker:
                     self._quietly(sensor.close, sensor.name)
                     self._sensors[index] = NullSensor(sensor.name)
             self._begin = self._read_sensors()
+            self._timeline.add(self._begin)
         self._thread = threading.Thread(target=self._run, name="carbon-kfp-sampler", daemon=True)
         self._thread.start()
         atexit.register(self._on_exit)
@@ -431,6 +441,10 @@ class EmissionsTracker:
                     return
                 for sensor in self._sensors:
                     self._quietly(sensor.sample, sensor.name)
+                snapshot = self._read_sensors()
+                self._timeline.add(snapshot)
+                power_w = self._timeline.latest_power_w() if self._heartbeat.enabled else {}
+            self._heartbeat.beat(snapshot.elapsed_s, power_w)
 
     def _finish(self, status: Status) -> EmissionsRecord:
         with self._lock:
@@ -443,9 +457,12 @@ class EmissionsTracker:
             for sensor in self._sensors:
                 self._quietly(sensor.sample, sensor.name)
             end = self._read_sensors()
+            self._timeline.add(end)
             for sensor in self._sensors:
                 self._quietly(sensor.close, sensor.name)
-            self._final = final = self._record(self._begin, end, status)
+            self._final = final = self._record(
+                self._begin, end, status, power_timeline=self._timeline.points()
+            )
             self._release_role()
         self._write(final)
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -480,7 +497,13 @@ class EmissionsTracker:
         return (*self._notes, *sensor_notes)
 
     def _record(
-        self, begin: Snapshot, end: Snapshot, status: Status, *, task_name: str = ""
+        self,
+        begin: Snapshot,
+        end: Snapshot,
+        status: Status,
+        *,
+        task_name: str = "",
+        power_timeline: dict[str, tuple[float, ...]] | None = None,
     ) -> EmissionsRecord:
         epochs = self._epochs
         return build_record(
@@ -495,6 +518,7 @@ class EmissionsTracker:
             epochs_planned=epochs.planned,
             predicted_energy_kwh=epochs.predicted_energy_kwh,
             comparisons_kg=self._comparisons_kg,
+            power_timeline=power_timeline,
         )
 
     def _since_start(self, *, write: bool) -> EmissionsRecord:
@@ -506,7 +530,9 @@ class EmissionsTracker:
                 if self._final is not None:
                     return self._final
                 end = self._read_sensors()
-            record = self._record(self._begin, end, "partial")
+                self._timeline.add(end)
+                timeline = self._timeline.points()
+            record = self._record(self._begin, end, "partial", power_timeline=timeline)
             if write:
                 self._write(record)
             return record

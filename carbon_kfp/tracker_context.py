@@ -118,6 +118,30 @@ def _platform_location(
     return detect_location(timeout_s=1.0) if location == "auto" else None
 
 
+def resolve_host(provider: str, machine_type: str, location: LocationMode) -> dict[str, Any]:
+    """RunContext fields for embodied emissions (``machine_type``, ``host``).
+
+    An explicit ``machine_type`` must be in CCF's tables; with ``location="auto"`` the GCP
+    metadata server is asked (1 s timeout), and a type the tables lack is only noted
+    (``embodied_unknown``). Without either, no fields: the record has no embodied share.
+
+    Raises:
+        ConfigError: an explicit ``machine_type`` CCF's tables do not list.
+    """
+    from carbon_kfp.embodied import lookup_host
+    from carbon_kfp.location import detect_machine_type
+
+    if machine_type.strip():
+        return {"machine_type": machine_type.strip(), "host": lookup_host(provider, machine_type)}
+    detected = detect_machine_type(timeout_s=1.0) if location == "auto" else None
+    if detected is None:
+        return {}
+    try:
+        return {"machine_type": detected, "host": lookup_host(provider or "gcp", detected)}
+    except ConfigError as exc:
+        return {"machine_type": detected, "embodied_unknown": f"unknown: {exc}"}
+
+
 def cpu_request_vcpus(millicores: int | None) -> float | None:
     """The stated CPU request in vCPUs: the argument, else the environment, else None.
 

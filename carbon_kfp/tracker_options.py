@@ -28,28 +28,48 @@ TRACKER_OPTIONS = (
     "sysfs_root",
     "pipeline_job",
     "pipeline_task",
+    "machine_type",
 )
 
 
 def add_tracker_options(parser: argparse.ArgumentParser) -> None:
     """Options that map one-to-one onto :class:`carbon_kfp.EmissionsTracker` keyword arguments."""
     group = parser.add_argument_group("tracker options")
-    group.add_argument("--project-name", default="carbon-kfp")
+    group.add_argument("--project-name", default="carbon-kfp", help="label for the records")
     group.add_argument("--output-dir", default=None, help="directory for emissions.csv")
-    group.add_argument("--measure-interval-s", type=float, default=1.0)
-    group.add_argument("--pue", type=float, default=None)
-    group.add_argument("--carbon-intensity-g-per-kwh", type=float, default=None)
-    group.add_argument("--country-iso-code", default=None, help="ISO-3 or ISO-2 code")
-    group.add_argument("--cloud-provider", default=None, choices=["gcp", "aws", "azure"])
-    group.add_argument("--cloud-region", default=None, help="e.g. europe-west4")
-    group.add_argument("--intensity-year", type=int, default=None)
-    group.add_argument("--location", default="off", choices=["off", "auto"])
     group.add_argument(
-        "--scope", default="auto", choices=["auto", "container", "process", "machine"]
+        "--measure-interval-s", type=float, default=1.0, help="sampling period, s (default: 1)"
     )
-    group.add_argument("--sysfs-root", default=None)
-    group.add_argument("--pipeline-job", default="")
-    group.add_argument("--pipeline-task", default="")
+    group.add_argument("--pue", type=float, default=None, help="PUE override (>= 1.0)")
+    group.add_argument(
+        "--carbon-intensity-g-per-kwh", type=float, default=None, help="explicit gCO2eq/kWh"
+    )
+    group.add_argument("--country-iso-code", default=None, help="ISO-3 or ISO-2 code")
+    group.add_argument(
+        "--cloud-provider", default=None, choices=["gcp", "aws", "azure"], help="cloud provider"
+    )
+    group.add_argument("--cloud-region", default=None, help="e.g. europe-west4")
+    group.add_argument(
+        "--intensity-year", type=int, default=None, help="grid data year (default: newest)"
+    )
+    group.add_argument(
+        "--location",
+        default="off",
+        choices=["off", "auto"],
+        help="auto: find region and machine type from the environment / GCP metadata server",
+    )
+    group.add_argument(
+        "--scope",
+        default="auto",
+        choices=["auto", "container", "process", "machine"],
+        help="what is charged (default: auto)",
+    )
+    group.add_argument("--sysfs-root", default=None, help="root of sysfs (default: /sys)")
+    group.add_argument("--pipeline-job", default="", help="pipeline job name for the records")
+    group.add_argument("--pipeline-task", default="", help="pipeline task name for the records")
+    group.add_argument(
+        "--machine-type", default="", help="e.g. n1-standard-8, for embodied emissions"
+    )
 
 
 def tracker_kwargs(args: argparse.Namespace) -> dict[str, Any]:

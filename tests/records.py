@@ -22,6 +22,11 @@ DESIGN_METRIC_KEYS = {
     "ram_power_w",
     "carbon_intensity_g_per_kwh",
     "pue",
+    # grams and watt-hours for people reading the Vertex AI Node Info panel
+    "co2_g",
+    "co2_low_g",
+    "co2_high_g",
+    "energy_wh",
 }
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from carbon_kfp import cli
 from carbon_kfp.errors import ConfigError
 from carbon_kfp.kfp.params import parse_params
 from tests.kfp_features import needs_full_kfp_local
@@ -32,14 +33,6 @@ def test_parse_params() -> None:
     for bad in (["novalue"], ["=1"], ["a=1", "a=2"]):
         with pytest.raises(ConfigError, match="--param"):
             parse_params(bad)
-
-
-def test_regions_lists_gcp_regions_with_intensity() -> None:
-    done = carbon_kfp("regions", "--year", "2024")
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert any(line.split()[1] == "europe-west4" for line in lines)
-    assert all("gCO2/kWh" in line and "(2024)" in line for line in lines)
 
 
 def test_bad_configuration_exits_2_with_the_value_named(tmp_path: Path) -> None:
@@ -76,3 +69,67 @@ def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
         assert step in table
     assert "carbon-report.html" in table
     assert list(tmp_path.glob("*/carbon-report.html"))
+
+
+def test_no_command_prints_help_with_exit_codes() -> None:
+    done = carbon_kfp()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: carbon-kfp")
+    assert "exit codes:" in done.stdout and "2  bad usage" in done.stdout
+
+
+def test_every_subcommand_has_a_description_option_help_and_an_example() -> None:
+    import argparse
+
+    parser = cli.build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subparsers.choices) == {
+        "run",
+        "compile",
+        "submit",
+        "results",
+        "exec",
+        "report",
+        "regions",
+    }
+    for name, sub in subparsers.choices.items():
+        assert sub.description, name
+        assert "example" in (sub.epilog or ""), name
+        assert "exit codes" in (sub.epilog or ""), name
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest}"
+
+
+@pytest.mark.slow
+def test_report_reads_a_run_directory_and_an_emissions_csv(tmp_path: Path) -> None:
+    from carbon_kfp import EmissionsTracker
+
+    run_dir = tmp_path / "wine-quality-1"
+    for task in ("train", "evaluate"):
+        tracker = EmissionsTracker(
+            output_dir=tmp_path,
+            carbon_intensity_g_per_kwh=300.0,
+            scope="process",
+            pipeline_job="wine-quality-1",
+            pipeline_task=task,
+        )
+        with tracker:
+            sum(range(100_000))
+        (run_dir / task).mkdir(parents=True)
+        assert tracker.final_record is not None
+        (run_dir / task / "kpi_co2").write_text(tracker.final_record.to_json())
+
+    from_dir = carbon_kfp("report", str(run_dir), "--html", str(tmp_path / "r.html"))
+    assert from_dir.returncode == 0, from_dir.stderr
+    assert "Total (2 steps)" in from_dir.stdout
+    assert (tmp_path / "r.html").read_text().count("<svg") >= 4  # CO2, energy, 2 timelines
+
+    from_csv = carbon_kfp("report", str(tmp_path / "emissions.csv"))
+    assert from_csv.returncode == 0, from_csv.stderr
+    rows = [line.split()[0] for line in from_csv.stdout.splitlines()[2:4]]
+    assert rows == ["train", "evaluate"] and "Total (2 steps)" in from_csv.stdout
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = carbon_kfp("report", str(empty))
+    assert done.returncode == 2 and "no records found" in done.stderr

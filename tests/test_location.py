@@ -344,3 +344,20 @@ def test_normalize_cloud_provider(spelling: str, provider: str) -> None:
 def test_normalize_cloud_provider_errors(value: object, pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern):
         normalize_cloud_provider(value)  # type: ignore[arg-type]
+
+
+def test_metadata_machine_type(server: _MetadataServer) -> None:
+    from carbon_kfp.location import METADATA_MACHINE_TYPE_PATH, detect_machine_type
+
+    server.body = "projects/123456789/machineTypes/n1-standard-8"
+    assert detect_machine_type() == "n1-standard-8"
+    assert server.requests[-1][:2] == (METADATA_MACHINE_TYPE_PATH, "Google")
+    server.body = ZONE_ANSWER  # another shape of answer is not a machine type
+    assert detect_machine_type() is None
+
+
+def test_machine_type_without_a_metadata_server_is_none() -> None:
+    from carbon_kfp.location import detect_machine_type
+
+    assert detect_machine_type(timeout_s=0.5) is None
+    assert detect_machine_type(timeout_s=0) is None

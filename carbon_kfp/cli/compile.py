@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from carbon_kfp.cli.help import add_subcommand
 from carbon_kfp.pipeline_spec import TARGETS
 
 SOURCE_HELP = "a registered pipeline name (e.g. wine), FILE.py:FUNCTION, or a compiled FILE.yaml"
@@ -14,12 +15,19 @@ SOURCE_HELP = "a registered pipeline name (e.g. wine), FILE.py:FUNCTION, or a co
 
 def register(commands: Any) -> None:
     """Add ``compile`` to ``commands`` (an argparse subparsers object)."""
-    compile_ = commands.add_parser(
+    compile_ = add_subcommand(
+        commands,
         "compile",
         help="compile a pipeline to YAML",
         description="Compile a pipeline with kfp's compiler, set the kit's images, and warn about "
-        "what will not run on the target. Example: carbon-kfp compile my_pipeline.py:train "
-        "--image-registry europe-west4-docker.pkg.dev/PROJECT/REPO --output train.yaml",
+        "what will not run on the target.",
+        examples=(
+            "carbon-kfp compile wine --output wine.yaml",
+            "carbon-kfp compile my_pipeline.py:train --target kubeflow "
+            "--image-registry europe-west4-docker.pkg.dev/PROJECT/REPO --output train.yaml",
+        ),
+        exit_codes="exit codes: 0 compiled, 1 the output could not be written, 2 bad arguments "
+        "or a pipeline the target cannot run",
     )
     compile_.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
     compile_.add_argument("--output", type=Path, required=True, help="destination .yaml")

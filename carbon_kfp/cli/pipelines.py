@@ -7,12 +7,26 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from carbon_kfp.cli.help import add_subcommand
 from carbon_kfp.kfp.params import parse_params
 
 
 def register(commands: Any) -> None:
     """Add ``run`` to ``commands`` (an argparse subparsers object)."""
-    run = commands.add_parser("run", help="run an example pipeline locally on kfp.local")
+    run = add_subcommand(
+        commands,
+        "run",
+        help="run an example pipeline locally on kfp.local",
+        description=(
+            "Run a registered pipeline on this machine (kfp.local, subprocesses), print progress "
+            "with a heartbeat (elapsed time and power) every 10 s of a long step, then a table "
+            "of every step's energy and CO2 and the path of the HTML carbon report."
+        ),
+        examples=(
+            "carbon-kfp run wine",
+            "carbon-kfp run wine --param n_estimators=50 --output runs --cache",
+        ),
+    )
     run.add_argument("pipeline", nargs="?", default="wine", help="pipeline name (default: wine)")
     add_param_option(run)
     run.add_argument("--output", type=Path, default=Path("local_outputs"), help="run directory")

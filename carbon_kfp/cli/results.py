@@ -6,18 +6,24 @@ import argparse
 import sys
 from typing import Any
 
+from carbon_kfp.cli.help import add_subcommand
 from carbon_kfp.results import FORMATS
 
 
 def register(commands: Any) -> None:
     """Add ``results`` to ``commands`` (an argparse subparsers object)."""
-    results = commands.add_parser(
+    results = add_subcommand(
+        commands,
         "results",
         help="energy and CO2 of a Vertex AI pipeline job, per step and in total",
-        description="Reads the job's task details: every kpi_co2 Metrics output and the "
-        "carbon_report totals. Cached steps are marked and kept out of the total. Example: "
-        "carbon-kfp results wine-quality-20261204112233 --project my-project "
-        "--region europe-west4 --format csv",
+        description="Read a Vertex AI job's task details: every kpi_co2 Metrics output and the "
+        "carbon_report totals. Cached steps are marked and kept out of the total.",
+        examples=(
+            "carbon-kfp results wine-quality-20261204112233 --project my-project "
+            "--region europe-west4 --format csv",
+        ),
+        exit_codes="exit codes: 0 ok, 1 the service refused or the job is not found, "
+        "2 bad arguments",
     )
     results.add_argument(
         "job", metavar="JOB", help="job id, display name, or projects/P/locations/R/pipelineJobs/ID"

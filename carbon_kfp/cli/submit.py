@@ -10,19 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from carbon_kfp.cli.compile import SOURCE_HELP, add_image_options, compile_checked
+from carbon_kfp.cli.help import add_subcommand
 from carbon_kfp.cli.pipelines import add_param_option
 from carbon_kfp.errors import ConfigError
 
 
 def register(commands: Any) -> None:
     """Add ``submit`` to ``commands`` (an argparse subparsers object)."""
-    submit = commands.add_parser(
+    submit = add_subcommand(
+        commands,
         "submit",
         help="compile, check and submit a pipeline to Vertex AI Pipelines",
-        description="Every setting, parameter, label and image is checked before any API call. "
-        "Example: carbon-kfp submit wine --project my-project --region europe-west4 "
-        "--pipeline-root gs://my-bucket/pipelines --image-registry "
-        "europe-west4-docker.pkg.dev/my-project/ml --experiment wine-co2 --wait",
+        description="Compile a pipeline and submit one job to Vertex AI Pipelines. Every "
+        "setting, parameter, label and image is checked before any API call.",
+        examples=(
+            "carbon-kfp submit wine --project my-project --region europe-west4 "
+            "--pipeline-root gs://my-bucket/pipelines --image-registry "
+            "europe-west4-docker.pkg.dev/my-project/ml --experiment wine-co2 --wait",
+        ),
     )
     submit.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
     add_param_option(submit)

@@ -38,11 +38,16 @@ from carbon_kfp.kfp.run_summary import (
     find_report,
 )
 from carbon_kfp.outputs import load_record
+from carbon_kfp.timeline import HEARTBEAT_ENV_VAR, HEARTBEAT_PREFIX
+from carbon_kfp.units import format_co2, format_duration, format_energy
 
 LOG_NAME = "kfp-local.log"
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
+_HEARTBEAT = re.compile(re.escape(HEARTBEAT_PREFIX) + r" (.*)$")
+#: Seconds between heartbeat lines of a running local step (:class:`carbon_kfp.timeline.Heartbeat`).
+HEARTBEAT_S = 10.0
 _FINISHED = re.compile(r"Task '([^']+)' finished with status (SUCCESS|FAILURE)")
 _CACHE_HIT = re.compile(r"Task '?([\w.-]+)'? cache hit \(key=([0-9a-f]+)\)")
 _EXCEPTION = re.compile(r"^\s*((?:[A-Za-z_][\w.]*)?(?:Error|Exception|Exit|Interrupt)\b.*)$")
@@ -262,17 +267,21 @@ class _ProgressTee:
             if status == "SUCCESS":
                 record = _read_kpi(self._task_dir(task))
                 measured = (
-                    f": {record.emissions_kg * 1000:.3g} g CO2, {record.energy_kwh:.3g} kWh"
+                    f": {format_co2(record.emissions_kg)} CO2, {format_energy(record.energy_kwh)}"
                     if record is not None
                     else ""
                 )
-                self._emit(f"{self._prefix} {task} done in {wall_s:.1f} s{measured}")
+                self._emit(f"{self._prefix} {task} done in {format_duration(wall_s)}{measured}")
             else:
                 errors = [m.group(1) for m in map(_EXCEPTION.match, self._recent) if m]
                 if errors:
                     events.errors[task] = errors[-1].strip()
                 reason = f": {events.errors[task]}" if task in events.errors else ""
-                self._emit(f"{self._prefix} {task} FAILED after {wall_s:.1f} s{reason}")
+                self._emit(f"{self._prefix} {task} FAILED after {format_duration(wall_s)}{reason}")
+            return
+        heartbeat = _HEARTBEAT.search(line)
+        if heartbeat and self.events.order:
+            self._emit(f"{self._prefix} {self.events.order[-1]} ... {heartbeat.group(1)}")
             return
         self._recent = [*self._recent[-199:], line]
 
@@ -284,21 +293,24 @@ class _ProgressTee:
 
 @contextlib.contextmanager
 def _child_pythonpath() -> Iterator[None]:
-    """Lets step subprocesses import carbon_kfp from where this process imports it."""
+    """Lets step subprocesses import carbon_kfp from where this process imports it, and turns
+    on their trackers' heartbeat (every :data:`HEARTBEAT_S`) unless the user set one."""
     import carbon_kfp
 
     package_parent = str(Path(carbon_kfp.__file__).resolve().parent.parent)
-    old = os.environ.get("PYTHONPATH")
-    parts = [part for part in (old or "").split(os.pathsep) if part]
+    old = {name: os.environ.get(name) for name in ("PYTHONPATH", HEARTBEAT_ENV_VAR)}
+    parts = [part for part in (old["PYTHONPATH"] or "").split(os.pathsep) if part]
     if package_parent not in parts:
         os.environ["PYTHONPATH"] = os.pathsep.join([package_parent, *parts])
+    os.environ.setdefault(HEARTBEAT_ENV_VAR, f"{HEARTBEAT_S:g}")
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from carbon_kfp.outputs import load_record
 from carbon_kfp.record import EmissionsRecord
+from carbon_kfp.units import format_co2, format_duration, format_energy, plural
 
 #: ``kpi_co2`` is the artifact name every carbon-kfp step uses for its energy/CO2 Metrics.
 KPI_ARTIFACT = "kpi_co2"
@@ -300,10 +302,10 @@ def format_summary(summary: RunSummary) -> str:
     header = (
         "step",
         "status",
-        "wall s",
-        "measured s",
-        "energy kWh",
-        "CO2 g",
+        "wall",
+        "measured",
+        "energy",
+        "CO2",
         "methods",
         "intensity",
     )
@@ -313,10 +315,10 @@ def format_summary(summary: RunSummary) -> str:
             (
                 step.step,
                 step.status,
-                _cell(step.wall_s, ".1f"),
-                _cell(step.duration_s, ".2f"),
-                _cell(step.energy_kwh, ".3g"),
-                _cell(step.emissions_g, ".3g"),
+                _cell(step.wall_s, format_duration),
+                _cell(step.duration_s, format_duration),
+                _cell(step.energy_kwh, format_energy),
+                _cell(_kg(step.emissions_g), format_co2),
                 " ".join(f"{part}={method}" for part, method in step.methods.items()) or "-",
                 step.intensity or "-",
             )
@@ -325,10 +327,10 @@ def format_summary(summary: RunSummary) -> str:
         (
             "total",
             "succeeded" if summary.succeeded else "failed",
-            _cell(summary.wall_s, ".1f"),
+            _cell(summary.wall_s, format_duration),
             "",
-            _cell(summary.total_energy_kwh, ".3g"),
-            _cell(summary.total_emissions_g, ".3g"),
+            _cell(summary.total_energy_kwh, format_energy),
+            _cell(_kg(summary.total_emissions_g), format_co2),
             "",
             "",
         )
@@ -349,8 +351,8 @@ def format_summary(summary: RunSummary) -> str:
     cached = [step for step in summary.steps if step.status == "cached"]
     if cached:
         lines.append(
-            f"cached: {len(cached)} step{'s' if len(cached) != 1 else ''} measured in earlier "
-            f"runs, not in the total; {summary.avoided_emissions_g:.3g} g CO2 avoided by caching"
+            f"cached: {plural(len(cached), 'step')} measured in earlier runs, not in the total; "
+            f"{format_co2(summary.avoided_emissions_g / 1000)} CO2 avoided by caching"
         )
     for step in summary.steps:
         values = {**step.metrics}
@@ -366,5 +368,9 @@ def format_summary(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def _cell(value: float | None, render: Callable[[float], str]) -> str:
+    return "-" if value is None else render(value)
+
+
+def _kg(grams: float | None) -> float | None:
+    return None if grams is None else grams / 1000.0

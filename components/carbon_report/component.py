@@ -36,15 +36,20 @@ def carbon_report(
     Args:
         pipeline_kpi_co2: Totals over the steps measured in this run: summed ``emissions_kg``,
             ``emissions_low_kg``, ``emissions_high_kg``, ``energy_kwh``,
-            ``cpu/gpu/ram_energy_kwh``, ``duration_s`` (compute time), ``steps``, the
+            ``cpu/gpu/ram_energy_kwh``, ``duration_s`` (compute time), ``co2_g``,
+            ``energy_wh``, ``embodied_kg`` (and ``_low_kg``, ``_high_kg``, ``embodied_g``; when
+            known) and ``embodied_unknown_steps``, ``steps``, the
             energy-weighted ``carbon_intensity_g_per_kwh`` and ``pue``, ``cached_steps``,
             ``avoided_emissions_kg``, ``avoided_energy_kwh``, and ``emissions_share_<step>``
             (0-1) per step. The same dict is written as
             JSON to its file.
-        report_markdown: A table with a row per step (energy by component, CO2 and its range,
-            share, duration, measurement methods, intensity and its source) and a total row.
-        report_html: The same as a self-contained page with an inline SVG chart of energy by
-            step and component; every string is HTML-escaped, no scripts.
+        report_markdown: A table with a row per step (CO2 and its range, embodied emissions
+            beside them, energy, share, duration) and a total row, how each step was measured
+            (energy by component, methods, intensity, embodied method), and the top 5 greener
+            regions for this run's energy. Numbers in mg/g/kg and mWh/Wh/kWh.
+        report_html: The same as a self-contained page that reads at 800 px: inline SVG charts
+            of CO2 (embodied as separate bars) and energy by step and component, and each step's
+            power over time; every string is HTML-escaped, no scripts, no network fetches.
         step_metrics: ``kpi_co2`` artifacts collected from a ParallelFor.
         kpi_co2_1: One step's ``kpi_co2`` (likewise ``kpi_co2_2`` ... ``kpi_co2_8``).
         kpi_co2_2: See ``kpi_co2_1``.
@@ -84,6 +89,7 @@ def carbon_report(
     for key, value in metrics.items():
         pipeline_kpi_co2.log_metric(key, value)
     write_text_atomic(Path(pipeline_kpi_co2.path), json.dumps(metrics, indent=2, sort_keys=True))
-    write_text_atomic(Path(report_markdown.path), report.render_markdown(steps, title))
-    write_text_atomic(Path(report_html.path), report.render_html(steps, title))
-    print(report.render_markdown(steps, title))
+    advice = report.greener_regions(steps)
+    write_text_atomic(Path(report_markdown.path), report.render_markdown(steps, title, advice))
+    write_text_atomic(Path(report_html.path), report.render_html(steps, title, advice))
+    print(report.render_text(steps, advice))

@@ -147,18 +147,32 @@ def test_format_summary() -> None:
     text = format_summary(summary)
     lines = text.splitlines()
     assert lines[0].split() == [
-        "step", "status", "wall", "s", "measured", "s", "energy", "kWh", "CO2", "g", "methods",
-        "intensity",
+        "step", "status", "wall", "measured", "energy", "CO2", "methods", "intensity",
     ]  # fmt: skip
     assert lines[2].split() == [
-        "train-wine-model", "succeeded", "2.2", "1.50", "2e-05", "0.00917",
+        "train-wine-model", "succeeded", "2.25", "s", "1.5", "s", "20", "mWh", "9.17", "mg",
         "cpu=rapl", "gpu=none", "ram=constant", "209", "g/kWh", "gcp-region", "(europe-west4)",
     ]  # fmt: skip
     assert lines[3].split() == ["model-deploy", "skipped", "-", "-", "-", "-", "-", "-"]
-    assert lines[5].split() == ["total", "succeeded", "6.0", "2e-05", "0.00917"]
+    assert lines[5].split() == ["total", "succeeded", "6.04", "s", "20", "mWh", "9.17", "mg"]
     assert "train-wine-model: accuracy=0.8348" in text
     assert "report: /runs/wine-quality-1/carbon-report.html" in text
     assert summary.total_emissions_g == pytest.approx(0.00917)
+
+
+def test_heartbeat_lines_of_a_running_step_become_progress(tmp_path: Path) -> None:
+    import io
+
+    from carbon_kfp.kfp.local_run import _ProgressTee
+
+    shown: list[str] = []
+    tee = _ProgressTee(io.StringIO(), None, shown.append, "wine-quality", tmp_path, set())
+    tee.write("Executing task 'train-wine-model'\n")
+    tee.write("carbon-kfp heartbeat: 20 s elapsed, 41 W now (cpu 38 W, gpu 0 W, ram 3 W)\n")
+    assert shown == [
+        "[wine-quality] train-wine-model ...",
+        "[wine-quality] train-wine-model ... 20 s elapsed, 41 W now (cpu 38 W, gpu 0 W, ram 3 W)",
+    ]
 
 
 # ---------------------------------------------------------------- real local runs

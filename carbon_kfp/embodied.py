@@ -1,0 +1,200 @@
+"""Embodied (manufacturing) emissions of a step's share of its host server, by CCF's method.
+
+Cloud Carbon Footprint (CCF) charges an instance a share of its host server's embodied emissions::
+
+    embodied_kg = server_kg x (duration_s / lifespan_s) x (vcpus_used / platform_vcpus)
+
+``server_kg`` is the host server's embodied kgCO2e for the machine type (CCF's Teads-based
+``coefficients-gcp-embodied.csv``: a 1,000 kg base server plus extra memory, storage, CPUs and
+GPUs), ``lifespan_s`` is CCF's 4-year server life (35,040 h), and ``platform_vcpus`` is the largest
+vCPU count of the machine family's host platform (CCF's ``gcp-instances.csv``). A machine type
+that may run on several microarchitectures gets the mean of their figures, as CCF's
+``coefficients-gcp-embodied-mean.csv`` does.
+
+These emissions are never added to ``emissions_kg``: records and reports show them beside the
+operational figure. Uncertainty: the interval spans the machine type's microarchitectures
+(lowest to highest server figure) widened by :data:`RELATIVE_ERROR`, an assumed ±50 % because the
+server figures are life-cycle estimates of typical servers, not of Google's hardware.
+
+Coverage: GCP machine types in CCF's tables (e2, n1, n2, n2d, t2d, c2, m1, m2, a2 ...). GPUs
+attached to an N1 host (e.g. a Vertex AI T4) are not in the host's figure and CCF has no GPU
+embodied figure of its own, so they are marked unknown in ``method``; A2 figures include their
+GPUs. AWS and Azure: planned (CCF's AWS platform table carries third-party power data whose
+licence is unstated, see ``data/PROVENANCE.md``); their records say ``unknown``.
+
+Pure arithmetic plus one cached table read; imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+from carbon_kfp.errors import ConfigError, close_matches
+from carbon_kfp.tables import DataFileError, parse_float, read_rows
+
+#: CCF's server lifespan: 4 years of 365 days. Units: s.
+LIFESPAN_S = 4 * 365 * 24 * 3600.0
+#: Assumed relative error of a server's embodied figure (see the module docstring).
+RELATIVE_ERROR = 0.5
+METHOD = "ccf-server-share"
+_EMBODIED_PATH = "ccf/coefficients-gcp-embodied.csv"
+_INSTANCES_PATH = "ccf/gcp-instances.csv"
+
+
+@dataclass(frozen=True)
+class HostServer:
+    """A machine type's host server, as CCF describes it.
+
+    Attributes:
+        provider: ``"gcp"``.
+        machine_type: e.g. ``"n1-standard-8"``.
+        server_kg: mean embodied emissions of the host server over its microarchitectures.
+            Units: kg CO2eq.
+        server_low_kg: the lowest microarchitecture's figure. Units: kg CO2eq.
+        server_high_kg: the highest microarchitecture's figure. Units: kg CO2eq.
+        platform_vcpus: vCPUs of the host platform (the family's largest instance).
+        instance_vcpus: vCPUs of the machine type itself.
+        includes_gpus: the server figure counts the machine type's GPUs (A2 and other
+            accelerator-optimised types).
+    """
+
+    provider: str
+    machine_type: str
+    server_kg: float
+    server_low_kg: float
+    server_high_kg: float
+    platform_vcpus: float
+    instance_vcpus: float
+    includes_gpus: bool
+
+
+@dataclass(frozen=True)
+class EmbodiedEstimate:
+    """A window's embodied emissions, or ``None`` values and a ``method`` saying why not.
+
+    Units: kg CO2eq. ``low_kg <= kg <= high_kg`` when known.
+    """
+
+    kg: float | None
+    low_kg: float | None
+    high_kg: float | None
+    method: str
+
+
+def share_kg(
+    server_kg: float, duration_s: float, vcpus_used: float, platform_vcpus: float
+) -> float:
+    """CCF's share of a server's embodied emissions (kg) for ``duration_s`` on ``vcpus_used``.
+
+    The vCPU fraction is capped at 1 (a scope cannot use more than its host).
+
+    Raises:
+        ValueError: a negative input or ``platform_vcpus <= 0``.
+    """
+    if min(server_kg, duration_s, vcpus_used) < 0 or platform_vcpus <= 0:
+        raise ValueError(
+            f"embodied share needs server_kg, duration_s, vcpus_used >= 0 and platform_vcpus > 0; "
+            f"got {server_kg}, {duration_s}, {vcpus_used}, {platform_vcpus}"
+        )
+    return server_kg * (duration_s / LIFESPAN_S) * min(1.0, vcpus_used / platform_vcpus)
+
+
+def estimate(
+    host: HostServer | None,
+    duration_s: float,
+    vcpus_used: float,
+    gpu_count: float,
+    why_unknown: str,
+) -> EmbodiedEstimate:
+    """The embodied emissions of a window on ``host``.
+
+    Args:
+        host: the host server, or ``None`` when the machine type is unknown.
+        duration_s: the window's length. Units: s.
+        vcpus_used: vCPUs allocated to the measured scope; 0 (unknown) charges the machine type's
+            own vCPUs.
+        gpu_count: GPUs the step used; on a host whose figure excludes GPUs they are unknown.
+        why_unknown: the ``method`` text when ``host`` is ``None``.
+
+    Returns:
+        The estimate; never raises for finite non-negative inputs.
+    """
+    if host is None:
+        return EmbodiedEstimate(None, None, None, why_unknown)
+    vcpus = vcpus_used if vcpus_used > 0 else host.instance_vcpus
+    duration_s = max(0.0, duration_s)
+
+    def share(server_kg: float) -> float:
+        return share_kg(server_kg, duration_s, vcpus, host.platform_vcpus)
+
+    method = (
+        f"{METHOD} ({host.provider} {host.machine_type}, {vcpus:g}/{host.platform_vcpus:g} vCPUs)"
+    )
+    if gpu_count > 0 and not host.includes_gpus:
+        method += "; attached GPUs unknown (no CCF embodied figure)"
+    return EmbodiedEstimate(
+        kg=share(host.server_kg),
+        low_kg=share(host.server_low_kg) * (1.0 - RELATIVE_ERROR),
+        high_kg=share(host.server_high_kg) * (1.0 + RELATIVE_ERROR),
+        method=method,
+    )
+
+
+def _number(row: dict[str, str], column: str, path: str) -> float:
+    value = parse_float(row[column], where=f"carbon_kfp/data/{path} ({column} of {row!r})")
+    if value < 0:
+        raise DataFileError(f"carbon_kfp/data/{path}: {column} {value} is negative")
+    return value
+
+
+@functools.lru_cache(maxsize=1)
+def _gcp_hosts() -> dict[str, HostServer]:
+    totals: dict[str, list[float]] = {}
+    for row in read_rows(_EMBODIED_PATH):
+        totals.setdefault(row["type"], []).append(_number(row, "total", _EMBODIED_PATH))
+    hosts = {}
+    for row in read_rows(_INSTANCES_PATH):
+        machine_type = row["Machine type"]
+        if machine_type in hosts or machine_type not in totals:
+            continue
+        figures = totals[machine_type]
+        hosts[machine_type] = HostServer(
+            provider="gcp",
+            machine_type=machine_type,
+            server_kg=math.fsum(figures) / len(figures),
+            server_low_kg=min(figures),
+            server_high_kg=max(figures),
+            platform_vcpus=_number(row, "Platform vCPUs (highest vCPU possible)", _INSTANCES_PATH),
+            instance_vcpus=_number(row, "Instance vCPUs", _INSTANCES_PATH),
+            includes_gpus=_number(row, "Platform GPU", _INSTANCES_PATH) > 0,
+        )
+    return hosts
+
+
+def machine_types(provider: str = "gcp") -> tuple[str, ...]:
+    """The machine types with a CCF embodied figure, sorted (empty for aws/azure: planned)."""
+    return tuple(sorted(_gcp_hosts())) if provider == "gcp" else ()
+
+
+def lookup_host(provider: str, machine_type: str) -> HostServer | None:
+    """The host server of ``machine_type`` on ``provider``.
+
+    Returns:
+        ``None`` for a provider without packaged tables (aws, azure, off-cloud).
+
+    Raises:
+        ConfigError: a GCP machine type CCF does not list (the message names close ones).
+        DataFileError: a packaged CCF table is malformed.
+    """
+    if provider != "gcp":
+        return None
+    name = machine_type.strip().lower()
+    hosts = _gcp_hosts()
+    if name not in hosts:
+        raise ConfigError(
+            f"machine_type={machine_type!r} has no embodied figure in CCF's GCP tables"
+            f"{close_matches(name, hosts)}"
+        )
+    return hosts[name]
