@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from carbon_kfp._version import __version__
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, outside_env
 
 IMAGES = REPO_ROOT / "images"
 DOCKERFILES = sorted(IMAGES.glob("*/Dockerfile"))
@@ -155,6 +155,7 @@ def test_cloud_build_tags_every_image_with_the_version_and_has_a_timeout() -> No
 def freeze(python: Path) -> dict[str, str]:
     done = subprocess.run(
         [str(python), "-m", "pip", "freeze", "--all"],
+        env=outside_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -181,10 +182,16 @@ def test_wheel_installs_under_the_cpu_lock_and_imports_the_components(
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
     lock = str(CPU_CONSTRAINTS)
-    subprocess.run([*pip, "-r", lock], check=True, capture_output=True, timeout=900)
+    subprocess.run(
+        [*pip, "-r", lock], env=outside_env(), check=True, capture_output=True, timeout=900
+    )
     before = freeze(venv / "bin" / "python")
     done = subprocess.run(
-        [*pip, "-c", lock, f"{built_wheel}[kfp,ml]"], capture_output=True, text=True, timeout=900
+        [*pip, "-c", lock, f"{built_wheel}[kfp,ml]"],
+        env=outside_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr
     after = freeze(venv / "bin" / "python")
@@ -193,7 +200,10 @@ def test_wheel_installs_under_the_cpu_lock_and_imports_the_components(
 
     assert not set(DEPLOY_ONLY) & after.keys()
     check = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "check"], capture_output=True, text=True
+        [str(venv / "bin" / "python"), "-m", "pip", "check"],
+        env=outside_env(),
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stdout
     probe = (

@@ -40,6 +40,10 @@ raw_base="carbon-kfp-base:$suite-$key"
 
 if ! docker image inspect "$raw_base" >/dev/null 2>&1; then
     if [ ! -s "$tarball" ]; then
+        if [ "$(id -u)" != 0 ]; then
+            echo "build.sh: no cached base at $tarball, and debootstrap needs root: run as root once" >&2
+            exit 1
+        fi
         echo "build.sh: bootstrapping Debian $suite ($arch) into $tarball (minutes, once)" >&2
         mkdir -p "$cache_dir"
         root=$(mktemp -d "$cache_dir/rootfs.XXXXXX")
