@@ -152,20 +152,30 @@ def test_cloud_build_tags_every_image_with_the_version_and_has_a_timeout() -> No
     assert "_VERSION=$(VERSION)" in makefile
 
 
-def freeze(python: Path) -> dict[str, str]:
+def installed(python: Path) -> dict[str, str]:
+    """``{normalised name: version}`` of every distribution in ``python``'s environment."""
     done = subprocess.run(
-        [str(python), "-m", "pip", "freeze", "--all"],
+        [str(python), "-m", "pip", "list", "--format=json"],
         env=outside_env(),
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    pins = {}
-    for line in done.stdout.splitlines():
-        name, _, version = line.partition("==")
-        pins[re.sub(r"[-_.]+", "-", name).lower()] = version or line
-    return pins
+    return {
+        re.sub(r"[-_.]+", "-", item["name"]).lower(): item["version"]
+        for item in json.loads(done.stdout)
+    }
+
+
+def run_pip(venv: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", *argv],
+        env=outside_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.slow
@@ -173,45 +183,26 @@ def freeze(python: Path) -> dict[str, str]:
 def test_wheel_installs_under_the_cpu_lock_and_imports_the_components(
     built_wheel: Path, tmp_path: Path
 ) -> None:
-    """The Dockerfile's two install layers without Docker: lock, then carbon-kfp under it.
+    """The CPU Dockerfile's two install layers without Docker, then a check that the lock is whole.
 
-    Fails when the lock is stale: a dependency carbon-kfp[kfp,ml] needs that the lock does not
-    pin would be resolved in the second step (``make images-lock`` regenerates the lock).
+    As the Dockerfile: the lock with ``--no-deps``, carbon-kfp's wheel with ``--no-deps``, ``pip
+    check``, the import. Then pip resolves ``carbon-kfp[kfp,ml]`` under the lock: anything it
+    would add means ``images/cpu/constraints.txt`` is stale (``make images-lock``).
     """
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
     lock = str(CPU_CONSTRAINTS)
-    subprocess.run(
-        [*pip, "-r", lock], env=outside_env(), check=True, capture_output=True, timeout=900
-    )
-    before = freeze(venv / "bin" / "python")
-    done = subprocess.run(
-        [*pip, "-c", lock, f"{built_wheel}[kfp,ml]"],
-        env=outside_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr
-    after = freeze(venv / "bin" / "python")
-    added = {name: version for name, version in after.items() if before.get(name) != version}
-    assert added == {"carbon-kfp": __version__}, "images/cpu/constraints.txt is stale"
-
-    assert not set(DEPLOY_ONLY) & after.keys()
-    check = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "check"],
-        env=outside_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert check.returncode == 0, check.stdout
+    for step in (["--no-deps", "-r", lock], ["--no-deps", str(built_wheel)]):
+        done = run_pip(venv, "install", "-q", *step)
+        assert done.returncode == 0, done.stderr
+    done = run_pip(venv, "check")
+    assert done.returncode == 0, f"images/cpu/constraints.txt is incomplete:\n{done.stdout}"
     probe = (
         "import json, sklearn, carbon_kfp.components as c; "
         "print(json.dumps([sorted(c.COMPONENTS), sklearn.__version__]))"
     )
     done = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", probe],
+        [str(venv / "bin" / "python"), "-I", "-c", probe],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -222,3 +213,11 @@ def test_wheel_installs_under_the_cpu_lock_and_imports_the_components(
     names, sklearn_version = json.loads(done.stdout)
     assert {"load_wine_data", "train_wine_model", "carbon_report"} <= set(names)
     assert sklearn_version.startswith("1.6.")
+
+    before = installed(venv / "bin" / "python")
+    assert not set(DEPLOY_ONLY) & before.keys()
+    done = run_pip(venv, "install", "-q", "-c", lock, f"{built_wheel}[kfp,ml]")
+    assert done.returncode == 0, done.stderr
+    after = installed(venv / "bin" / "python")
+    added = {name: version for name, version in after.items() if before.get(name) != version}
+    assert added == {}, f"images/cpu/constraints.txt is stale: the extras also need {added}"
