@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: help install test lint demo bench compile images clean
+.PHONY: help install test lint demo bench compile images images-local images-lock clean
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,11 @@ install: $(BIN)/python  ## create .venv and install carbon-kfp with dev extras
 test: install  ## run the whole test suite
 	$(BIN)/python -m pytest
 
-lint: install  ## ruff (lint + format check) and mypy
+lint: install  ## ruff (lint + format check), mypy, and hadolint on every images/*/Dockerfile
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	find images -name Dockerfile -print0 | xargs -0 $(BIN)/hadolint
 
 demo: $(BIN)/python  ## run the wine pipeline on kfp.local and print CO2 per step
 	$(BIN)/pip install -q -e ".[kfp,ml]"
@@ -36,6 +37,19 @@ compile: install  ## regenerate pipelines/compiled/*.yaml, components/*/componen
 	$(BIN)/python -m carbon_kfp.pipelines.gcpc
 	$(KIT_ENV) $(BIN)/carbon-kfp compile wine --output pipelines/compiled/wine.yaml
 	$(KIT_ENV) $(BIN)/python -m carbon_kfp.components --output components
+
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' carbon_kfp/_version.py)
+
+images:  ## build and push both images with Cloud Build, tagged VERSION (needs REGISTRY=...)
+	@test -n "$(REGISTRY)" || { echo "make images: set REGISTRY=REGION-docker.pkg.dev/PROJECT/REPO"; exit 2; }
+	gcloud builds submit --config images/cloudbuild.yaml \
+	  --substitutions=_REGISTRY=$(REGISTRY),_VERSION=$(VERSION) .
+
+images-local:  ## build carbon-kfp-cpu:local here, on a debootstrap base (root; starts dockerd)
+	images/local/build.sh
+
+images-lock:  ## regenerate images/cpu/constraints.txt from a resolved install (package index)
+	images/lock.sh cpu kfp,ml
 
 clean:  ## remove the virtual environment and local run outputs
 	rm -rf $(VENV) local_outputs .pytest_cache .mypy_cache .ruff_cache

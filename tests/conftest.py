@@ -58,6 +58,15 @@ def kfp_local(kfp_pipeline_root: Path) -> KfpLocal:
     return init
 
 
+def outside_env() -> dict[str, str]:
+    """This process's environment without what points into the checkout or its venv.
+
+    The session's ``PYTHONPATH`` (see ``kfp_pipeline_root``) names the checkout, whose
+    ``carbon_kfp.egg-info`` would make a fresh venv's pip think carbon-kfp is already installed.
+    """
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 @pytest.fixture(scope="session")
 def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """carbon-kfp's wheel, built once per session from this checkout (as ``pip wheel`` does)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, outside_env
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +44,7 @@ def user_venv(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     subprocess.run(
         [str(venv / "bin" / "pip"), "install", "-q", f"{built_wheel}[kfp,ml]"],
+        env=outside_env(),
         check=True,
         capture_output=True,
         timeout=900,
@@ -53,7 +54,7 @@ def user_venv(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 def run_in(venv: Path, cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = outside_env()
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
