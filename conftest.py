@@ -4,8 +4,9 @@
 ``TMPDIR`` points there, so ``tempfile``, pytest's ``tmp_path`` and the node-owner locks of
 :mod:`carbon_kfp.distributed` (in ``tempfile.gettempdir()``) are the session's own, in this
 process and in every subprocess it starts. Variables that steer a tracker from outside (every
-``CARBON_KFP_*``, launcher rank and job ids) are unset for the session. So a tracker elsewhere on
-the machine, or a shell that exported ``SLURM_JOB_ID``, cannot change what a test measures.
+``CARBON_KFP_*``, launcher rank and job ids) are unset for the session; the harness's own
+(:data:`HARNESS_VARIABLES`) stay. So a tracker elsewhere on the machine, or a shell that exported
+``SLURM_JOB_ID``, cannot change what a test measures.
 
 ``kfp_local`` initialises ``kfp.local`` once per session with ``SubprocessRunner(use_venv=False)``:
 components run in subprocesses of this interpreter and install nothing (DESIGN §4).
@@ -33,6 +34,10 @@ class HermeticSession:
     outer_tmpdir: Path
 
 
+# Settings of the test harness itself (.ci/run sets them), not of any tracker: kept.
+HARNESS_VARIABLES = ("CARBON_KFP_CONTAINER_TESTS", "CARBON_KFP_LOCAL_IMAGE")
+
+
 def _steering_variables() -> list[str]:
     from carbon_kfp import distributed
 
@@ -44,7 +49,11 @@ def _steering_variables() -> list[str]:
         "RANK",
         "LOCAL_WORLD_SIZE",
     )
-    return [name for name in os.environ if name.startswith("CARBON_KFP_") or name in launcher]
+    return [
+        name
+        for name in os.environ
+        if (name.startswith("CARBON_KFP_") and name not in HARNESS_VARIABLES) or name in launcher
+    ]
 
 
 @pytest.fixture(scope="session", autouse=True)
