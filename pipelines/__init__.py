@@ -17,10 +17,20 @@ from carbon_kfp.errors import ConfigError, close_matches
 #: CLI name -> ``module:attribute`` of the ``@dsl.pipeline`` function.
 PIPELINES: dict[str, str] = {
     "wine": "carbon_kfp.pipelines.wine:wine_pipeline",
+    "fashion-mnist": "carbon_kfp.pipelines.fashion_mnist:fashion_mnist_pipeline",
+    "fashion-mnist-custom-job": (
+        "carbon_kfp.pipelines.fashion_mnist:fashion_mnist_custom_job_pipeline"
+    ),
+    "fashion-mnist-kubeflow": "carbon_kfp.pipelines.fashion_mnist:fashion_mnist_kubeflow_pipeline",
 }
 
 #: Attribute -> registered name, for ``from carbon_kfp.pipelines import wine_pipeline``.
-_EXPORTS = {"wine_pipeline": "wine"}
+_EXPORTS = {
+    "wine_pipeline": "wine",
+    "fashion_mnist_pipeline": "fashion-mnist",
+    "fashion_mnist_custom_job_pipeline": "fashion-mnist-custom-job",
+    "fashion_mnist_kubeflow_pipeline": "fashion-mnist-kubeflow",
+}
 
 __all__ = ["PIPELINES", "compile_pipeline", "load_pipeline", *_EXPORTS]
 
