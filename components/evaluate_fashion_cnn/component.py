@@ -55,14 +55,13 @@ def evaluate_fashion_cnn(
 
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: expected at least 1")
+    model_file = os.path.join(model.path, model.metadata.get("model_file") or "model.keras")
+    if not os.path.isfile(model_file):
+        raise ValueError(f"{model_file}: no such file; expected train_fashion_cnn's model folder")
     keras = cnn.import_keras()
 
     from carbon_kfp.kfp import track
     from carbon_kfp.outputs import write_text_atomic
-
-    model_file = os.path.join(model.path, model.metadata.get("model_file") or "model.keras")
-    if not os.path.isfile(model_file):
-        raise ValueError(f"{model_file}: no such file; expected train_fashion_cnn's model folder")
 
     with track(
         kpi_co2,

@@ -36,7 +36,7 @@ def train_fashion_cnn(
         train_data: ``.npz`` from ``load_fashion_mnist``.
         model: Output folder holding ``model.keras``. Metadata: ``framework`` (``keras``),
             ``framework_version``, ``backend``, ``model_file``, ``class_names``, the
-            hyperparameters, ``train_images``, ``epochs_completed``, ``stopped_by_budget`` and
+            hyperparameters, ``train_images`` / ``validation_images``, ``epochs_completed``, ``stopped_by_budget`` and
             the last epoch's ``accuracy`` / ``val_accuracy``.
         kpi_co2: Energy/CO2 of the fit (DESIGN §3 keys, ``predicted_emissions_kg`` and one
             ``<backend>_emissions_kg`` per ``compare`` backend; JSON record at its path).
@@ -120,6 +120,7 @@ def train_fashion_cnn(
             verbose=2,
         )
 
+    fitted = int(len(chosen) * (1.0 - validation_split))  # Keras's split: the last share validates
     os.makedirs(model.path, exist_ok=True)
     model_file = os.path.join(model.path, "model.keras")
     tmp = os.path.join(model.path, ".model.tmp.keras")  # Keras insists on the extension
@@ -143,11 +144,12 @@ def train_fashion_cnn(
             "conv1_filters": conv1_filters,
             "conv2_filters": conv2_filters,
             "dense_units": dense_units,
-            "train_images": int(len(chosen)),
+            "train_images": fitted,
+            "validation_images": int(len(chosen)) - fitted,
             **{k: v for k, v in last.items() if k in ("accuracy", "val_accuracy")},
         }
     )
     print(
-        f"trained on {len(chosen)} images for {len(history.history['loss'])}/{epochs} epochs "
+        f"trained on {fitted} images ({len(chosen) - fitted} for validation) for {len(history.history['loss'])}/{epochs} epochs "
         f"({keras.backend.backend()} backend): {last}"
     )
