@@ -34,6 +34,9 @@ KIT_ENV := env -u CARBON_KFP_IMAGE_REGISTRY -u CARBON_KFP_CPU_IMAGE -u CARBON_KF
 
 compile: install  ## regenerate pipelines/compiled/*.yaml and components/*/component.yaml
 	$(KIT_ENV) $(BIN)/carbon-kfp compile wine --output pipelines/compiled/wine.yaml
+	for name in fashion-mnist fashion-mnist-custom-job fashion-mnist-kubeflow; do \
+		$(KIT_ENV) $(BIN)/carbon-kfp compile $$name --output pipelines/compiled/$$name.yaml || exit 1; \
+	done
 	$(KIT_ENV) $(BIN)/python -m carbon_kfp.components --output components
 
 clean:  ## remove the virtual environment and local run outputs

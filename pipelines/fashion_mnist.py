@@ -19,8 +19,6 @@ The two variants are built on first access, so ``fashion-mnist`` needs neither e
 ``from __future__ import annotations``: kfp reads the pipeline function's annotations.)
 """
 
-
-
 import functools
 from typing import Any
 

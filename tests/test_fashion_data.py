@@ -36,7 +36,7 @@ def test_parse_round_trips_images_and_labels() -> None:
 )
 def test_wrong_magic_names_found_and_expected(magic: bytes, found: str) -> None:
     images, _ = synthetic_split(3)
-    with pytest.raises(ValueError, match=f"imgs: magic number {found}, expected 0x00000803"):
+    with pytest.raises(ValueError, match=rf"imgs: magic number {found}, expected 0x00000803"):
         idx.parse_idx(encode_idx(images, magic=magic), "imgs", ndim=3)
 
 
@@ -50,7 +50,7 @@ def test_truncated_data_says_how_much_is_missing() -> None:
 @pytest.mark.parametrize("size", [0, 2, 10])
 def test_truncated_header(size: int) -> None:
     images, _ = synthetic_split(3)
-    with pytest.raises(ValueError, match="imgs: (.*too short|truncated header)"):
+    with pytest.raises(ValueError, match=r"imgs: (.*too short|truncated header)"):
         idx.parse_idx(encode_idx(images)[:size], "imgs", ndim=3)
 
 
@@ -62,7 +62,7 @@ def test_trailing_bytes_are_an_error() -> None:
 
 def test_truncated_gzip_is_an_error() -> None:
     _, labels = synthetic_split(50)
-    with pytest.raises(ValueError, match="lbls.gz: corrupt or truncated gzip"):
+    with pytest.raises(ValueError, match=r"lbls\.gz: corrupt or truncated gzip"):
         idx.decompress(gzip.compress(encode_idx(labels))[:-12], "lbls.gz")
 
 
@@ -252,7 +252,7 @@ def test_saved_split_round_trips(tmp_path: Path) -> None:
 
 def test_reading_something_else_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "wine.csv").write_text("a;b\n1;2\n")
-    with pytest.raises(ValueError, match="wine.csv: expected an .npz with uint8 'images'"):
+    with pytest.raises(ValueError, match=r"wine\.csv: expected an \.npz with uint8 'images'"):
         data.read_split(tmp_path / "wine.csv")
 
 

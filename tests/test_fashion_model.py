@@ -97,8 +97,7 @@ def test_backend_is_chosen_from_what_is_installed_when_unset() -> None:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["PYTHONPATH"] = str(REPO_ROOT)
     code = (
-        "from carbon_kfp.fashion.model import import_keras; "
-        "print(import_keras().backend.backend())"
+        "from carbon_kfp.fashion.model import import_keras; print(import_keras().backend.backend())"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True

@@ -19,6 +19,7 @@ Every file's structure is checked by :mod:`carbon_kfp.fashion.idx` either way.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -46,8 +47,8 @@ FILE_NAMES: tuple[str, ...] = tuple(name for pair in SPLITS.values() for name in
 
 #: SHA-256 of the published files, gzipped (as distributed) and decompressed.
 SHA256: dict[str, str] = {
-    "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-    "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+    "train-images-idx3-ubyte.gz": "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",  # noqa: E501
+    "train-labels-idx1-ubyte.gz": "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",  # noqa: E501
     "t10k-images-idx3-ubyte.gz": "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
     "t10k-labels-idx1-ubyte.gz": "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
     "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -304,8 +305,12 @@ def _gcs_dir(uri: str, cache: Path, check_sha256: bool) -> Path:
         filename = blob.name.rsplit("/", 1)[-1]
         _fetch(
             target / filename,
-            lambda tmp, blob=blob: blob.download_to_filename(str(tmp)),
+            functools.partial(_download_blob, blob),
             f"gs://{bucket_name}/{blob.name}",
             check_sha256,
         )
     return target
+
+
+def _download_blob(blob: Any, tmp: Path) -> None:
+    blob.download_to_filename(str(tmp))

@@ -125,4 +125,3 @@ def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_
             f"{images_name} has {images.shape[0]} images but {labels_name} has "
             f"{labels.shape[0]} labels; expected one label per image"
         )
-

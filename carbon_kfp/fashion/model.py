@@ -117,9 +117,7 @@ def to_inputs(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
 
 
-def select_training(
-    labels: np.ndarray, *, max_samples: int = 0, seed: int = 42
-) -> np.ndarray:
+def select_training(labels: np.ndarray, *, max_samples: int = 0, seed: int = 42) -> np.ndarray:
     """Indices of the training images, shuffled by ``seed``; the first ``max_samples`` when > 0.
 
     Shuffled so that Keras's ``validation_split`` (which takes the *last* share of the arrays)

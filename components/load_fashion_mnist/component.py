@@ -61,9 +61,7 @@ def load_fashion_mnist(
             data_uri, cache_dir=Path(cache_dir) if cache_dir else None, check_sha256=check_sha256
         )
         for split, artifact in (("train", train_data), ("test", test_data)):
-            images, labels = data.load_split(
-                folder, split, shown=shown, check_sha256=check_sha256
-            )
+            images, labels = data.load_split(folder, split, shown=shown, check_sha256=check_sha256)
             data.save_split(Path(artifact.path), images, labels)
             artifact.metadata.update(
                 {

@@ -36,8 +36,8 @@ def train_fashion_cnn(
         train_data: ``.npz`` from ``load_fashion_mnist``.
         model: Output folder holding ``model.keras``. Metadata: ``framework`` (``keras``),
             ``framework_version``, ``backend``, ``model_file``, ``class_names``, the
-            hyperparameters, ``train_images`` / ``validation_images``, ``epochs_completed``, ``stopped_by_budget`` and
-            the last epoch's ``accuracy`` / ``val_accuracy``.
+            hyperparameters, ``train_images`` / ``validation_images``, ``epochs_completed``,
+            ``stopped_by_budget`` and the last epoch's ``accuracy`` / ``val_accuracy``.
         kpi_co2: Energy/CO2 of the fit (DESIGN §3 keys, ``predicted_emissions_kg`` and one
             ``<backend>_emissions_kg`` per ``compare`` backend; JSON record at its path).
         epochs: Passes over the training images (the article: 10).
@@ -121,6 +121,7 @@ def train_fashion_cnn(
         )
 
     fitted = int(len(chosen) * (1.0 - validation_split))  # Keras's split: the last share validates
+    epochs_completed = len(history.history["loss"])  # fewer when the budget stopped training
     os.makedirs(model.path, exist_ok=True)
     model_file = os.path.join(model.path, "model.keras")
     tmp = os.path.join(model.path, ".model.tmp.keras")  # Keras insists on the extension
@@ -135,7 +136,7 @@ def train_fashion_cnn(
             "model_file": "model.keras",
             "class_names": list(cnn.CLASS_NAMES),
             "epochs": epochs,
-            "epochs_completed": len(history.history["loss"]),
+            "epochs_completed": epochs_completed,
             "stopped_by_budget": callback.budget_exceeded is not None,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
@@ -145,11 +146,11 @@ def train_fashion_cnn(
             "conv2_filters": conv2_filters,
             "dense_units": dense_units,
             "train_images": fitted,
-            "validation_images": int(len(chosen)) - fitted,
+            "validation_images": len(chosen) - fitted,
             **{k: v for k, v in last.items() if k in ("accuracy", "val_accuracy")},
         }
     )
     print(
-        f"trained on {fitted} images ({len(chosen) - fitted} for validation) for {len(history.history['loss'])}/{epochs} epochs "
-        f"({keras.backend.backend()} backend): {last}"
+        f"trained on {fitted} images ({len(chosen) - fitted} for validation) for "
+        f"{epochs_completed}/{epochs} epochs ({keras.backend.backend()} backend): {last}"
     )

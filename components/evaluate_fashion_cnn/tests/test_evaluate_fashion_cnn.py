@@ -4,6 +4,7 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kfp import dsl
@@ -17,7 +18,7 @@ from tests.fashion_data import synthetic_split
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
-def run_evaluate(tmp_path: Path, model: dsl.Model, test: dsl.Dataset) -> tuple[object, ...]:
+def run_evaluate(tmp_path: Path, model: dsl.Model, test: dsl.Dataset) -> tuple[Any, ...]:
     metrics = dsl.Metrics(uri=str(tmp_path / "eval" / "metrics"))
     classification = dsl.ClassificationMetrics(uri=str(tmp_path / "eval" / "cm"))
     kpi = dsl.Metrics(uri=str(tmp_path / "eval" / "kpi_co2"))
@@ -53,18 +54,18 @@ def test_metrics_and_confusion_matrix(tmp_path: Path) -> None:
 
     result, metrics, classification, kpi = run_evaluate(tmp_path, model, test)
 
-    accuracy, loss = result  # type: ignore[misc]
-    assert metrics.metadata == {"accuracy": accuracy, "loss": loss, "test_images": 90.0}  # type: ignore[attr-defined]
+    accuracy, loss = result
+    assert metrics.metadata == {"accuracy": accuracy, "loss": loss, "test_images": 90.0}
     assert accuracy > 0.5  # three epochs on ten separable stripes
     assert math.isfinite(loss) and loss > 0
-    matrix = classification.metadata["confusionMatrix"]  # type: ignore[attr-defined]
+    matrix = classification.metadata["confusionMatrix"]
     assert [c["displayName"] for c in matrix["annotationSpecs"]] == list(CLASS_NAMES)
     rows = matrix["rows"]
     assert len(rows) == 10 and all(len(r["row"]) == 10 for r in rows)
     assert [sum(r["row"]) for r in rows] == [9] * 10  # nine test images per class
     assert sum(rows[i]["row"][i] for i in range(10)) == round(accuracy * 90)
-    assert json.loads(Path(classification.path).read_text())["confusionMatrix"] == matrix  # type: ignore[attr-defined]
-    assert json.loads(Path(kpi.path).read_text())["status"] == "completed"  # type: ignore[attr-defined]
+    assert json.loads(Path(classification.path).read_text())["confusionMatrix"] == matrix
+    assert json.loads(Path(kpi.path).read_text())["status"] == "completed"
 
 
 def test_missing_model_file_is_named(tmp_path: Path) -> None:

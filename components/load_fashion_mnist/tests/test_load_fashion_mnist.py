@@ -34,7 +34,7 @@ def test_writes_both_splits_and_measures(tmp_path: Path) -> None:
 
 def test_checksum_failure_fails_the_step_but_keeps_its_record(tmp_path: Path) -> None:
     folder = write_idx_folder(tmp_path / "idx", train=20, test=10)
-    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz: SHA-256"):
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz: SHA-256"):
         run_load(tmp_path, data_uri=str(folder))
     assert json.loads((tmp_path / "load" / "kpi_co2").read_text())["status"] == "failed"
     assert not (tmp_path / "load" / "train_data").exists()

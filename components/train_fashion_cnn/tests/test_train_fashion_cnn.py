@@ -73,9 +73,7 @@ def test_budget_stops_after_the_monitored_epoch(tmp_path: Path, train_data: dsl.
 
 @pytest.mark.slow
 def test_codecarbon_measures_the_same_fit(tmp_path: Path, train_data: dsl.Dataset) -> None:
-    _, kpi = run_train(
-        tmp_path, train_data, epochs=1, **{**SMALL, "compare": " codecarbon, "}
-    )
+    _, kpi = run_train(tmp_path, train_data, epochs=1, **{**SMALL, "compare": " codecarbon, "})
     assert kpi.metadata["codecarbon_emissions_kg"] >= 0
     assert "carbontracker_emissions_kg" not in kpi.metadata
 
@@ -84,7 +82,7 @@ def test_codecarbon_measures_the_same_fit(tmp_path: Path, train_data: dsl.Datase
 def test_unknown_comparison_backend_fails_before_training(
     tmp_path: Path, train_data: dsl.Dataset
 ) -> None:
-    with pytest.raises(ConfigError, match="compare='codecarbn'.*closest valid: codecarbon"):
+    with pytest.raises(ConfigError, match=r"compare='codecarbn'.*closest valid: codecarbon"):
         run_train(tmp_path, train_data, **{**SMALL, "compare": "codecarbn"})
     assert not (tmp_path / "train" / "model").exists()
 
