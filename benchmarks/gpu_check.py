@@ -5,8 +5,9 @@ CNN) for one epoch, as the pipeline's train step would run it: it prints images/
 ``gpu_method`` and GPU energy of the step's own ``kpi_co2`` record, and the energy of the same
 call from the NVML counter and from NVML power integrated at ``--power-hz``. The images are the
 Fashion-MNIST training files under ``--fashion-data`` (a folder or any ``data_uri``), else
-``--fashion-images`` random images of the same shape (speed and energy do not depend on pixels).
-``--fashion-images 0`` skips this part. Keras picks the GPU itself (PyTorch backend by default).
+``--fashion-images`` random images of the same shape (speed and energy do not depend on pixels;
+60,000 on ``cuda``, 256 on ``cpu``); ``--fashion-images 0`` skips this part. Keras picks the GPU
+itself (PyTorch backend by default).
 
 Then it trains a small CNN on synthetic data with PyTorch for ``--seconds`` (default 60), split into
 interleaved blocks with and without the tracker's sampling (ABBA order, so drift in clocks or
@@ -82,12 +83,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--fashion-data", default="", help="Fashion-MNIST data_uri (folder...)")
     parser.add_argument(
-        "--fashion-images", type=int, default=60000, help="images for the epoch; 0 skips it"
+        "--fashion-images",
+        type=int,
+        default=None,
+        help="images for the epoch (default: 60000 on cuda, 256 on cpu); 0 skips it",
     )
     parser.add_argument("--fashion-batch", type=int, default=64, help="the article's batch size")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.blocks < 2:
         parser.error("need --seconds > 0 and --blocks >= 2")
+    if args.fashion_images is None:
+        args.fashion_images = 60000 if args.device == "cuda" else 256
     if args.fashion_images < 0 or args.fashion_batch < 1:
         parser.error("need --fashion-images >= 0 and --fashion-batch >= 1")
     return args
