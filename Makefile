@@ -36,6 +36,9 @@ KIT_ENV := env -u CARBON_KFP_IMAGE_REGISTRY -u CARBON_KFP_CPU_IMAGE -u CARBON_KF
 compile: install  ## regenerate pipelines/compiled/*.yaml, components/*/component.yaml, pipelines/gcpc/*.yaml
 	$(BIN)/python -m carbon_kfp.pipelines.gcpc
 	$(KIT_ENV) $(BIN)/carbon-kfp compile wine --output pipelines/compiled/wine.yaml
+	$(KIT_ENV) $(BIN)/carbon-kfp compile fashion-mnist --output pipelines/compiled/fashion-mnist.yaml
+	$(KIT_ENV) $(BIN)/carbon-kfp compile fashion-mnist-custom-job --output pipelines/compiled/fashion-mnist-custom-job.yaml
+	$(KIT_ENV) $(BIN)/carbon-kfp compile fashion-mnist-kubeflow --target kubeflow --output pipelines/compiled/fashion-mnist-kubeflow.yaml
 	$(KIT_ENV) $(BIN)/python -m carbon_kfp.components --output components
 
 VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' carbon_kfp/_version.py)

@@ -1,6 +1,15 @@
 """Check GPU energy measurement on a real NVIDIA GPU: counter vs 10 Hz power, and tracker overhead.
 
-Trains a small CNN on synthetic data with PyTorch for ``--seconds`` (default 60), split into
+First it runs the body of the ``train_fashion_cnn`` component (Keras 3, the kit's Fashion-MNIST
+CNN) for one epoch, as the pipeline's train step would run it: it prints images/s, the
+``gpu_method`` and GPU energy of the step's own ``kpi_co2`` record, and the energy of the same
+call from the NVML counter and from NVML power integrated at ``--power-hz``. The images are the
+Fashion-MNIST training files under ``--fashion-data`` (a folder or any ``data_uri``), else
+``--fashion-images`` random images of the same shape (speed and energy do not depend on pixels;
+60,000 on ``cuda``, 256 on ``cpu``); ``--fashion-images 0`` skips this part. Keras picks the GPU
+itself (PyTorch backend by default).
+
+Then it trains a small CNN on synthetic data with PyTorch for ``--seconds`` (default 60), split into
 interleaved blocks with and without the tracker's sampling (ABBA order, so drift in clocks or
 temperature cancels). In every "with" block two :class:`~carbon_kfp.sensors.gpu.GpuSensor` measure
 the same GPU side by side: one with the NVML total-energy counter (``nvml-energy``), one forced to
@@ -13,9 +22,11 @@ No GPU (or no PyTorch): prints why and exits 0. ``--device cpu`` with ``CARBON_K
 pointing at a fake NVML exercises the script without a GPU (see tests/test_gpu_sensor.py).
 
 Usage:
-    python benchmarks/gpu_check.py [--seconds 60] [--blocks 6] [--json result.json]
+    python benchmarks/gpu_check.py [--fashion-data DIR] [--seconds 60] [--blocks 6]
+        [--json result.json]
 
-Runtime: CUDA init and warm-up (about 5-20 s) + ``--seconds``; under 2 minutes on an H100.
+Runtime: CUDA init and warm-up (about 5-20 s), the Fashion-MNIST epoch (under a minute on a T4),
+and ``--seconds``; under 3 minutes on an H100.
 """
 
 from __future__ import annotations
@@ -70,9 +81,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     parser.add_argument("--batch", type=int, default=None, help="default: 256 on cuda, 8 on cpu")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--fashion-data", default="", help="Fashion-MNIST data_uri (folder...)")
+    parser.add_argument(
+        "--fashion-images",
+        type=int,
+        default=None,
+        help="images for the epoch (default: 60000 on cuda, 256 on cpu); 0 skips it",
+    )
+    parser.add_argument("--fashion-batch", type=int, default=64, help="the article's batch size")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.blocks < 2:
         parser.error("need --seconds > 0 and --blocks >= 2")
+    if args.fashion_images is None:
+        args.fashion_images = 60000 if args.device == "cuda" else 256
+    if args.fashion_images < 0 or args.fashion_batch < 1:
+        parser.error("need --fashion-images >= 0 and --fashion-batch >= 1")
     return args
 
 
@@ -110,6 +133,91 @@ def build_step(torch: Any, device: Any, batch: int) -> Any:
         synchronize()
 
     return step
+
+
+def fashion_epoch(args: argparse.Namespace, visible: str | None) -> dict[str, Any]:
+    """One epoch of ``train_fashion_cnn``'s body, with two sensors around the whole call.
+
+    Returns images/s over the tracked fit, the step record's ``gpu_method`` and GPU energy, and
+    the call's energy by NVML counter and by power integration. Units: J, s, images/s.
+    """
+    import tempfile
+
+    import numpy as np
+    from kfp import dsl
+
+    from carbon_kfp.components.train_fashion_cnn.component import train_fashion_cnn
+    from carbon_kfp.fashion import data
+
+    if args.fashion_data:
+        folder, _ = data.resolve_data_dir(args.fashion_data)
+        images, labels = data.load_split(folder, "train")
+        source = args.fashion_data
+    else:
+        rng = np.random.default_rng(0)
+        images = rng.integers(0, 256, size=(args.fashion_images, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, size=args.fashion_images, dtype=np.uint8)
+        source = "random images"
+    count = min(args.fashion_images, len(labels))
+    with tempfile.TemporaryDirectory(prefix="gpu-check-") as scratch:
+        root = Path(scratch)
+        train_data = dsl.Dataset(uri=str(root / "train_data"))
+        data.save_split(Path(train_data.path), images[:count], labels[:count])
+        kpi = dsl.Metrics(uri=str(root / "kpi_co2"))
+        counter = GpuSensor(visible_devices=visible)
+        power = GpuSensor(
+            visible_devices=visible, method="nvml-power", power_sample_hz=args.power_hz
+        )
+        with _Ticker([counter, power]):
+            t0 = time.perf_counter()
+            counter.start()
+            power.start()
+            train_fashion_cnn.python_func(
+                train_data=train_data,
+                model=dsl.Model(uri=str(root / "model")),
+                kpi_co2=kpi,
+                epochs=1,
+                batch_size=args.fashion_batch,
+                validation_split=0.0,
+                max_train_samples=count,
+                compare="",
+            )
+            counter_r = counter.read()
+            power_r = power.read()
+            call_s = time.perf_counter() - t0
+        counter.close()
+        power.close()
+        record = json.loads(Path(kpi.path).read_text())
+    return {
+        "source": source,
+        "images": count,
+        "fit_s": record["duration_s"],
+        "images_per_s": count / record["duration_s"],
+        "gpu_method": record["gpu_method"],
+        "record_gpu_energy_j": record["gpu_energy_kwh"] * 3.6e6,
+        "call_s": call_s,
+        "counter_method": counter_r.method,
+        "counter_energy_j": counter_r.energy_j,
+        "power_method": power_r.method,
+        "power_energy_j": power_r.energy_j,
+        "difference_percent": percent(power_r.energy_j, counter_r.energy_j),
+    }
+
+
+def print_fashion(result: dict[str, Any], power_hz: float) -> None:
+    print(
+        f"fashion-mnist epoch: {result['images']} images ({result['source']}) in "
+        f"{result['fit_s']:.1f} s: {result['images_per_s']:.0f} images/s"
+    )
+    print(
+        f"  step record: gpu_method={result['gpu_method']}, "
+        f"GPU energy {result['record_gpu_energy_j']:.1f} J"
+    )
+    print(
+        f"  whole call ({result['call_s']:.1f} s): {result['counter_method']} (counter) "
+        f"{result['counter_energy_j']:.1f} J, {result['power_method']} ({power_hz:g} Hz power) "
+        f"{result['power_energy_j']:.1f} J: {result['difference_percent']:+.2f} %"
+    )
 
 
 def train_for(step: Any, seconds: float) -> list[float]:
@@ -168,6 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             f" nothing to check. {' '.join(probe.warnings())}".rstrip()
         )
         return 0
+
+    fashion = fashion_epoch(args, visible) if args.fashion_images else None
+    if fashion is not None:
+        print_fashion(fashion, args.power_hz)
 
     batch = args.batch or (256 if device.type == "cuda" else 8)
     step = build_step(torch, device, batch)
@@ -245,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         "step_ms_without_sampling": without_ms,
         "overhead_percent": percent(with_ms, without_ms),
         "warnings": notes,
+        "fashion": fashion,
         "total_runtime_s": time.perf_counter() - t_begin,
     }
 

@@ -12,7 +12,7 @@ from typing import Any
 from kfp import dsl
 
 from carbon_kfp.errors import ConfigError
-from carbon_kfp.images import cpu_image
+from carbon_kfp.images import cpu_image, gpu_image
 
 
 def kit_component(func: Callable[..., Any], *, base_image: str | None = None) -> Any:
@@ -31,6 +31,12 @@ def kit_component(func: Callable[..., Any], *, base_image: str | None = None) ->
         packages_to_install=[],
         install_kfp_package=False,
     )
+
+
+def gpu_kit_component(func: Callable[..., Any]) -> Any:
+    """:func:`kit_component` in the GPU image (:func:`carbon_kfp.images.gpu_image`), which
+    carries Keras and PyTorch. The accelerator itself is requested by the pipeline task."""
+    return kit_component(func, base_image=gpu_image())
 
 
 def with_base_image(component: Any, image: str) -> Any:

@@ -17,10 +17,20 @@ from carbon_kfp.errors import ConfigError, close_matches
 #: CLI name -> ``module:attribute`` of the ``@dsl.pipeline`` function.
 PIPELINES: dict[str, str] = {
     "wine": "carbon_kfp.pipelines.wine:wine_pipeline",
+    "fashion-mnist": "carbon_kfp.pipelines.fashion_mnist:fashion_mnist_pipeline",
+    "fashion-mnist-custom-job": (
+        "carbon_kfp.pipelines.fashion_mnist:fashion_mnist_custom_job_pipeline"
+    ),
+    "fashion-mnist-kubeflow": "carbon_kfp.pipelines.fashion_mnist:fashion_mnist_kubeflow_pipeline",
 }
 
 #: Attribute -> registered name, for ``from carbon_kfp.pipelines import wine_pipeline``.
-_EXPORTS = {"wine_pipeline": "wine"}
+_EXPORTS = {
+    "wine_pipeline": "wine",
+    "fashion_mnist_pipeline": "fashion-mnist",
+    "fashion_mnist_custom_job_pipeline": "fashion-mnist-custom-job",
+    "fashion_mnist_kubeflow_pipeline": "fashion-mnist-kubeflow",
+}
 
 __all__ = ["PIPELINES", "compile_pipeline", "load_pipeline", *_EXPORTS]
 
@@ -34,9 +44,10 @@ def __getattr__(name: str) -> Any:
 def load_pipeline(name: str, target: str = "vertex") -> tuple[Any, Any]:
     """Imports a registered pipeline.
 
-    A pipeline whose shape depends on where it runs (accelerator names, node selectors) defines
-    ``build_pipeline(target)`` in its module; it is called with ``target``. Otherwise the
-    registered attribute serves every target.
+    A pipeline whose shape depends on where it runs (accelerator names, node selectors) is
+    listed in its module's ``TARGET_BUILDERS`` (attribute -> ``build(target)``), and built for
+    ``target``. Any other registered attribute, such as a variant fixed to one target
+    (``fashion-mnist-kubeflow``), is that pipeline whatever ``target`` says.
 
     Args:
         name: A key of :data:`PIPELINES`, e.g. ``"wine"``.
@@ -56,7 +67,7 @@ def load_pipeline(name: str, target: str = "vertex") -> tuple[Any, Any]:
         )
     module_name, _, attribute = PIPELINES[name].partition(":")
     module = importlib.import_module(module_name)
-    build = getattr(module, "build_pipeline", None)
+    build = getattr(module, "TARGET_BUILDERS", {}).get(attribute)
     return (build(target) if build is not None else getattr(module, attribute)), module
 
 
