@@ -15,6 +15,7 @@ from tests.test_gpu_sensor import REPO, UUID_A, child_env
 SCRIPT = str(REPO / "benchmarks" / "gpu_check.py")
 
 
+@pytest.mark.slow  # a subprocess importing keras
 def test_without_a_gpu_it_says_so_before_loading_any_data(tmp_path: Path) -> None:
     out = subprocess.run(
         [sys.executable, SCRIPT, "--fashion-data", str(tmp_path / "missing")],

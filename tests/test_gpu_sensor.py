@@ -94,16 +94,16 @@ def test_counter_energy_is_exact() -> None:
         sensor = GpuSensor(nvml=fake)
         since_s = time.monotonic()
         sensor.start()
-        time.sleep(0.5)
+        time.sleep(0.2)
         sensor.sample()
-        time.sleep(0.5)
+        time.sleep(0.2)
         reading = sensor.read()
         sensor.close()
 
     expected_j = sum(fake.energy_j(u, *window(fake, COUNTER, u, since_s)) for u in (UUID_A, UUID_B))
     assert reading.method == "nvml-energy"
     assert reading.energy_j == pytest.approx(expected_j, rel=1e-3)
-    assert reading.energy_j > 60.0
+    assert reading.energy_j > 30.0
     assert reading.capacity == 2
     assert reading.model == "2 x Tesla T4"
     assert reading.utilization_percent == 50.0
@@ -161,9 +161,9 @@ def test_counter_failing_mid_run_downgrades_once(fail_with: str) -> None:
         sensor = GpuSensor(nvml=fake)
         since_s = time.monotonic()
         sensor.start()
-        time.sleep(0.3)
+        time.sleep(0.1)
         sensor.sample()  # the counter fails here: hand over to power sampling
-        time.sleep(0.4)
+        time.sleep(0.2)
         for _ in range(3):
             sensor.sample()
         reading = final_reading(sensor)
@@ -254,7 +254,7 @@ def test_mixed_methods_report_the_weakest() -> None:
         sensor = GpuSensor(nvml=fake)
     since_s = time.monotonic()
     sensor.start()
-    time.sleep(0.3)
+    time.sleep(0.15)
     reading = final_reading(sensor)
     assert reading.method == "nvml-power"
     assert {d.method for d in sensor.device_readings()} == {"nvml-energy", "nvml-power"}
@@ -290,7 +290,7 @@ def test_mig_instance_is_measured_as_its_parent_once(visible: str) -> None:
         sensor = GpuSensor(nvml=fake, visible_devices=visible)
     since_s = time.monotonic()
     sensor.start()
-    time.sleep(0.3)
+    time.sleep(0.1)
     sensor.sample()
     reading = sensor.read()
     sensor.close()

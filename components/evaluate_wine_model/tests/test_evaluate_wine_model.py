@@ -57,6 +57,7 @@ def bundled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {**artifacts, **run_evaluate(tmp_path, artifacts)}
 
 
+@pytest.mark.slow  # trains the default 300 trees on the bundled data (seconds)
 def test_acceptance_on_bundled_data(bundled: dict[str, Any]) -> None:
     """Defaults (seed 42, 300 trees, threshold 7, 20 % test) on de-duplicated data.
 
@@ -74,6 +75,7 @@ def test_acceptance_on_bundled_data(bundled: dict[str, Any]) -> None:
     assert result.deploy == "true"  # default gate: ROC AUC >= 0.8
 
 
+@pytest.mark.slow
 def test_metrics_are_finite(bundled: dict[str, Any]) -> None:
     metrics = bundled["metrics"].metadata
     assert {"accuracy", "roc_auc", "f1", "precision", "recall", "test_rows"} <= set(metrics)
