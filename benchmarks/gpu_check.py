@@ -72,6 +72,15 @@ class _Ticker:
         self._thread.join()
 
 
+def _counter_and_power(visible: str | None, power_hz: float) -> tuple[GpuSensor, GpuSensor]:
+    """Two started sensors on the same GPUs: the energy counter, and power sampled at power_hz."""
+    counter = GpuSensor(visible_devices=visible)
+    power = GpuSensor(visible_devices=visible, method="nvml-power", power_sample_hz=power_hz)
+    counter.start()
+    power.start()
+    return counter, power
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="training time in blocks")
@@ -164,14 +173,9 @@ def fashion_epoch(args: argparse.Namespace, visible: str | None) -> dict[str, An
         train_data = dsl.Dataset(uri=str(root / "train_data"))
         data.save_split(Path(train_data.path), images[:count], labels[:count])
         kpi = dsl.Metrics(uri=str(root / "kpi_co2"))
-        counter = GpuSensor(visible_devices=visible)
-        power = GpuSensor(
-            visible_devices=visible, method="nvml-power", power_sample_hz=args.power_hz
-        )
+        counter, power = _counter_and_power(visible, args.power_hz)
         with _Ticker([counter, power]):
             t0 = time.perf_counter()
-            counter.start()
-            power.start()
             train_fashion_cnn.python_func(
                 train_data=train_data,
                 model=dsl.Model(uri=str(root / "model")),
@@ -303,14 +307,9 @@ def main(argv: list[str] | None = None) -> int:
             blocks.append({"sampling": False, "steps": len(durations)})
             blocks[-1]["mean_step_ms"] = statistics.fmean(durations) * 1e3
             continue
-        counter = GpuSensor(visible_devices=visible)
-        power = GpuSensor(
-            visible_devices=visible, method="nvml-power", power_sample_hz=args.power_hz
-        )
+        counter, power = _counter_and_power(visible, args.power_hz)
         with _Ticker([counter, power]):
             t0 = time.perf_counter()
-            counter.start()
-            power.start()
             durations = train_for(step, block_s)
             counter_r = counter.read()
             power_r = power.read()

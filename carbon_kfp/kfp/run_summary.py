@@ -125,12 +125,13 @@ class RunSummary:
 
 def executor_tasks(spec: Any) -> list[tuple[str, str, Any]]:
     """``(task dir name, display name, component spec)`` of every container task, nested DAGs
-    (conditions) included, in spec order."""
+    (conditions) included, upstream tasks first (ties by name: the same order every run)."""
     components = spec.components
     found: list[tuple[str, str, Any]] = []
 
     def walk(dag: Any) -> None:
-        for task_name, task in dag.tasks.items():
+        for task_name in _dependency_order(dag.tasks):
+            task = dag.tasks[task_name]
             component_name = task.component_ref.name
             component = components[component_name]
             if component.WhichOneof("implementation") == "dag":
@@ -141,6 +142,19 @@ def executor_tasks(spec: Any) -> list[tuple[str, str, Any]]:
 
     walk(spec.root.dag)
     return found
+
+
+def _dependency_order(tasks: Any) -> list[str]:
+    """Task names of one DAG level, each after the tasks it depends on, ties by name."""
+    waiting = {name: set(task.dependent_tasks) & set(tasks) for name, task in tasks.items()}
+    ordered: list[str] = []
+    while waiting:
+        ready = sorted(name for name, needs in waiting.items() if not needs) or sorted(waiting)
+        ordered.append(ready[0])
+        del waiting[ready[0]]
+        for needs in waiting.values():
+            needs.discard(ready[0])
+    return ordered
 
 
 def collect_steps(

@@ -340,3 +340,29 @@ def test_local_runner_needs_kfp_2_17_and_says_why() -> None:
     check_local_runner("2.18.0rc1")
     with pytest.raises(ConfigError, match=r"kfp 2\.14\.6: kfp\.local runs dsl\.If.*kfp>=2\.17"):
         check_local_runner("2.14.6")
+
+
+def test_tasks_are_listed_upstream_first_in_the_same_order_every_time() -> None:
+    from carbon_kfp.kfp.run_summary import executor_tasks
+
+    spec = wine_pipeline.pipeline_spec
+    names = [step for step, _, _ in executor_tasks(spec)]
+    assert names == [step for step, _, _ in executor_tasks(spec)]
+    assert sorted(names) == sorted(
+        [
+            "load-wine-data",
+            "train-wine-model",
+            "evaluate-wine-model",
+            "carbon-report",
+            *DEPLOY_STEPS,
+        ]
+    )
+    for upstream, downstream in [
+        ("load-wine-data", "train-wine-model"),
+        ("train-wine-model", "evaluate-wine-model"),
+        ("check-serving-image", "importer"),
+        ("importer", "model-upload"),
+        ("model-upload", "model-deploy"),
+        ("endpoint-create", "model-deploy"),
+    ]:
+        assert names.index(upstream) < names.index(downstream), (upstream, downstream, names)
