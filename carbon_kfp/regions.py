@@ -7,10 +7,12 @@ region, so the top row is 1). Intensities come from :func:`carbon_kfp.intensity.
 (Google's yearly region table for GCP; CodeCarbon's undated legacy table for AWS and Azure) and
 PUE from :func:`carbon_kfp.pue.resolve_pue`, so a ranking uses exactly the figures a record would.
 
-Where services run is the packaged ``data/compiled/service_regions.csv`` (provider, offering,
-region, source URL and date; see ``data/PROVENANCE.md``). Offerings: ``vertex-pipelines`` and
-accelerators such as ``nvidia-tesla-t4``. AWS and Azure have no offering rows: their rankings
-consider every region of the intensity table and say so.
+Where things run: ``vertex-pipelines`` is the list ``carbon-kfp submit`` checks regions against
+(``data/vertex-ai/pipelines_regions.csv``, :func:`carbon_kfp.vertex_checks.pipelines_regions`);
+accelerators such as ``nvidia-tesla-t4`` come from ``data/compiled/accelerator_regions.csv``
+(provider, offering, region, source URL and date; a partial list, see ``data/PROVENANCE.md``).
+AWS and Azure have no offering rows: their rankings consider every region of the intensity table
+and say so.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from carbon_kfp.errors import ConfigError, close_matches
 from carbon_kfp.tables import read_rows
 
-SERVICE_REGIONS_PATH = "compiled/service_regions.csv"
+ACCELERATOR_REGIONS_PATH = "compiled/accelerator_regions.csv"
+PIPELINES_REGIONS_PATH = "vertex-ai/pipelines_regions.csv"
 DEFAULT_SERVICE = "vertex-pipelines"
 PROVIDERS = ("gcp", "aws", "azure")
 
@@ -76,8 +79,12 @@ class Ranking:
 
 @functools.lru_cache(maxsize=1)
 def _offerings() -> dict[tuple[str, str], tuple[str, ...]]:
-    offered: dict[tuple[str, str], list[str]] = {}
-    for row in read_rows(SERVICE_REGIONS_PATH):
+    from carbon_kfp.vertex_checks import pipelines_regions
+
+    offered: dict[tuple[str, str], list[str]] = {
+        ("gcp", DEFAULT_SERVICE): list(pipelines_regions())
+    }
+    for row in read_rows(ACCELERATOR_REGIONS_PATH):
         offered.setdefault((row["provider"], row["offering"]), []).append(row["region"])
     return {key: tuple(sorted(set(regions))) for key, regions in offered.items()}
 
@@ -144,12 +151,13 @@ def candidate_regions(
         return cloud_regions(provider), f"every {provider} region of the intensity table"
     regions = set(cloud_regions(provider))
     parts = []
-    for offering in (service, accelerator):
-        if offering:
-            regions &= set(offered_regions(provider, offering))
-            parts.append(offering)
-    note = f"regions listed for {' + '.join(parts)} ({SERVICE_REGIONS_PATH})"
-    return tuple(sorted(regions)), note
+    if service:
+        regions &= set(offered_regions(provider, service))
+        parts.append(f"{service} ({PIPELINES_REGIONS_PATH})")
+    if accelerator:
+        regions &= set(offered_regions(provider, accelerator))
+        parts.append(f"{accelerator} ({ACCELERATOR_REGIONS_PATH}, a partial list)")
+    return tuple(sorted(regions)), f"regions listed for {' + '.join(parts)}"
 
 
 def rank_regions(

@@ -27,7 +27,10 @@ def gcp_2024_intensity() -> dict[str, float]:
 
 
 def offered(offering: str) -> set[str]:
-    with open(DATA / "compiled" / "service_regions.csv", newline="", encoding="utf-8") as file:
+    if offering == "vertex-pipelines":  # the list carbon-kfp submit checks regions against
+        with open(DATA / "vertex-ai" / "pipelines_regions.csv", encoding="utf-8") as file:
+            return {row["region"] for row in csv.DictReader(file)}
+    with open(DATA / "compiled" / "accelerator_regions.csv", newline="", encoding="utf-8") as file:
         return {
             row["region"]
             for row in csv.DictReader(file)

@@ -15,7 +15,8 @@ examples:
 
 The factor compares each region with the region the run used (--region, or the run's own with
 --from); without one, with the greenest region. Regions come from the packaged list of where the
-service (and accelerator) is offered, carbon_kfp/data/compiled/service_regions.csv, with its
+service is offered (carbon_kfp/data/vertex-ai/pipelines_regions.csv, the list submit checks)
+and the accelerator too (carbon_kfp/data/compiled/accelerator_regions.csv, partial), with
 sources and dates in carbon_kfp/data/PROVENANCE.md.
 
 exit codes: 0 ok, 1 a file could not be read, 2 bad arguments (unknown year, region, service)"""
