@@ -5,8 +5,9 @@ so task, epoch and whole-run records are the same arithmetic over different wind
 Metrics keys and JSON are renderings of a record and never compute numbers of their own.
 
 Memory unit: ``ram_total_size_gib`` and ``ram_used_gib`` are GiB (2**30 bytes), as the sensors
-measure them. CodeCarbon's CSV column ``ram_total_size`` holds the same GiB figure (CodeCarbon
-computes it as ``bytes / 1024**3`` and calls it GB); carbon-kfp's own column is ``ram_used_gib``.
+measure them. CodeCarbon's CSV columns ``ram_total_size`` and ``ram_used_gb`` hold the same GiB
+figures (CodeCarbon computes them as ``bytes / 1024**3`` and calls them GB), so tools that read
+CodeCarbon's file read carbon-kfp's.
 
 Energy convention: ``cpu_energy_kwh``, ``gpu_energy_kwh`` and ``ram_energy_kwh`` are what the
 devices drew (IT energy); ``energy_kwh`` is the facility energy, their sum times ``pue``;

@@ -68,11 +68,20 @@ CODECARBON_3_3_2 = (
     "cpu_utilization_percent",
     "gpu_utilization_percent",
     "ram_utilization_percent",
-    "ram_used_gib",
+    "ram_used_gb",
     "on_cloud",
     "pue",
     "wue",
 )
+
+
+def test_the_column_list_is_codecarbons_own() -> None:
+    """The list above is CodeCarbon 3.3.2's ``EmissionsData`` (the ``compare`` extra pins it)."""
+    import dataclasses
+
+    emissions_data = pytest.importorskip("codecarbon.output_methods.emissions_data")
+    fields = tuple(f.name for f in dataclasses.fields(emissions_data.EmissionsData))
+    assert fields == CODECARBON_3_3_2
 
 
 def test_codecarbon_columns_come_first_in_codecarbon_order() -> None:

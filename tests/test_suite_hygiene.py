@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 from carbon_kfp.distributed import elect_node_owner, lock_path
-from conftest import HermeticSession
+from conftest import HARNESS_VARIABLES, HermeticSession
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Imports that take seconds: a test module may use them only inside its (slow) tests.
@@ -66,7 +66,8 @@ def test_item19_temp_files_and_subprocesses_use_the_sessions_directory(
         check=True,
     )
     assert Path(seen.stdout.strip()) == hermetic_session.tmpdir
-    assert not any(name.startswith("CARBON_KFP_") for name in os.environ)
+    steering = [n for n in os.environ if n.startswith("CARBON_KFP_") and n not in HARNESS_VARIABLES]
+    assert steering == []
 
 
 def _module_level_imports(path: Path) -> set[str]:
