@@ -25,13 +25,13 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from carbon_kfp._version import __version__
-from carbon_kfp.embodied import HostServer, estimate
 from carbon_kfp.energy import joules_to_kwh
 from carbon_kfp.errors import json_type
 from carbon_kfp.sensors.base import Reading
 from carbon_kfp.uncertainty import intensity_interval, window_bounds_j
 
 if TYPE_CHECKING:
+    from carbon_kfp.embodied import HostServer
     from carbon_kfp.intensity import GridIntensity
     from carbon_kfp.pue import PowerUsageEffectiveness
 
@@ -296,6 +296,8 @@ def build_record(
     predicted_emissions_kg = (
         predicted_energy_kwh * intensity / 1000.0 if predicted_energy_kwh is not None else None
     )
+    from carbon_kfp.embodied import estimate  # its tables load with the first record
+
     embodied = estimate(
         context.host if context.node_owner else None,
         duration_s,
