@@ -52,7 +52,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -248,6 +247,8 @@ def lock_path(group_key: str, lock_dir: Path | None = None) -> Path:
     """The node-owner lock file of this user for a group key (``group-<name>``, ``job-<id>``)."""
     key = re.sub(r"[^A-Za-z0-9._-]", "_", group_key)[:100]
     uid = os.getuid()
+    import tempfile  # only a job that elects an owner needs it (shutil, bz2, lzma: ~4 ms)
+
     directory = Path(tempfile.gettempdir()) if lock_dir is None else Path(lock_dir)
     return directory / f"carbon-kfp-node-owner-{uid}-{key}.lock"
 
