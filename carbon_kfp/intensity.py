@@ -224,7 +224,11 @@ def _by_region(provider: str, region: str, year: int | None) -> GridIntensity:
     if region not in valid:
         elsewhere = [p for p in CLOUD_PROVIDERS if p != provider and region in _regions_of(p)]
         hint = f" ({region!r} is a {elsewhere[0]} region)" if elsewhere else ""
-        listing = " (`carbon-kfp regions` lists them)" if provider == "gcp" else ""
+        listing = (
+            " (`carbon-kfp regions --energy-kwh 1 --service any` lists them)"
+            if provider == "gcp"
+            else ""
+        )
         raise ConfigError(
             f"unknown {provider} cloud_region {region!r}{hint}{listing}"
             f"{close_matches(region, valid)}"
