@@ -147,7 +147,10 @@ def candidate_regions(
 
     if provider not in PROVIDERS:
         raise ConfigError(f"provider={provider!r}; expected one of {', '.join(PROVIDERS)}")
-    if provider != "gcp" and not accelerator and service in (None, DEFAULT_SERVICE):
+    unfiltered = not accelerator and (
+        service is None or (provider != "gcp" and service == DEFAULT_SERVICE)
+    )
+    if unfiltered:
         return cloud_regions(provider), f"every {provider} region of the intensity table"
     regions = set(cloud_regions(provider))
     parts = []

@@ -89,6 +89,7 @@ def test_accelerator_and_service_filters_use_the_packaged_list() -> None:
         offered_regions("gcp", "nvidia-tesla-t5")
     everywhere = rank_regions(1.0, service=None)
     assert len(everywhere.regions) == len(gcp_2024_intensity())
+    assert everywhere.candidates == "every gcp region of the intensity table"
 
 
 def test_the_run_region_is_ranked_even_outside_the_lists_and_greener_ones_are_below_it() -> None:
