@@ -42,6 +42,42 @@ class UnmanagedContainerModel(dsl.Artifact):
     schema_version = "0.0.1"
 
 
+class VertexModel(dsl.Artifact):
+    """GCPC's ``google.VertexModel``: a Model Registry model. Metadata: ``{"resourceName": ...}``."""
+
+    schema_title = "google.VertexModel"
+    schema_version = "0.0.1"
+
+
+class VertexEndpoint(dsl.Artifact):
+    """GCPC's ``google.VertexEndpoint``: an endpoint. Metadata: ``{"resourceName": ...}``."""
+
+    schema_title = "google.VertexEndpoint"
+    schema_version = "0.0.1"
+
+
+def import_vertex_resource(
+    artifact_class: type[VertexModel] | type[VertexEndpoint], resource_name: Any, region: Any
+) -> Any:
+    """A ``dsl.importer`` task for an existing model or endpoint, shaped as GCPC's ops read it.
+
+    GCPC's own pipelines import resources this way: the URI is the resource's REST address
+    (``https://REGION-aiplatform.googleapis.com/v1/RESOURCE``) and the ops read the name from
+    the metadata's ``resourceName``.
+
+    Args:
+        artifact_class: :class:`VertexModel` or :class:`VertexEndpoint`.
+        resource_name: ``projects/P/locations/R/models/ID`` or ``.../endpoints/ID`` (a pipeline
+            parameter).
+        region: The resource's region (a pipeline parameter).
+    """
+    return dsl.importer(
+        artifact_uri=f"https://{region}-aiplatform.googleapis.com/v1/{resource_name}",
+        artifact_class=artifact_class,
+        metadata={"resourceName": resource_name},
+    )
+
+
 def load_op(name: str) -> Any:
     """The compiled op ``name`` (a key of :data:`OPS`) as a kfp component."""
     return components.load_component_from_file(str(HERE / f"{name}.yaml"))
