@@ -100,9 +100,7 @@ def wine_pipeline(
         project_name: Project name in every step's emissions record.
         cloud_location: Region the steps run in, for the grid intensity of every record (e.g.
             ``"europe-west4"`` when submitting to Vertex AI there); ``""`` uses the tracker's
-            default (world average, flagged ``intensity_source=world-default``). Also the region
-            in the URIs of an imported ``endpoint`` / ``parent_model`` (``carbon-kfp submit``
-            sets it to ``--region`` and checks that both resources are there).
+            default (world average, flagged ``intensity_source=world-default``).
     """
     # A parameter, not LOCATION_PLACEHOLDER: kfp.local cannot resolve that placeholder.
     tracking = {"project_name": project_name, **tracking_args(cloud_location=cloud_location)}
@@ -172,7 +170,7 @@ def wine_pipeline(
             upload_new = load_op("model_upload")(**upload_args)
             upload_new.set_display_name("Upload to Model Registry")
         with dsl.Else(name="new-version"):
-            parent = import_vertex_resource(VertexModel, parent_model, cloud_location)
+            parent = import_vertex_resource(VertexModel, parent_model)
             parent.set_display_name("Parent model")
             upload_version = load_op("model_upload")(**upload_args, parent_model=parent.output)
             upload_version.set_display_name("Upload new version")
@@ -185,7 +183,7 @@ def wine_pipeline(
             ).after(upload_new, upload_version)
             created.set_display_name("Create endpoint")
         with dsl.Else(name="existing-endpoint"):
-            existing = import_vertex_resource(VertexEndpoint, endpoint, cloud_location)
+            existing = import_vertex_resource(VertexEndpoint, endpoint)
             existing.set_display_name("Existing endpoint")
         deploy = load_op("model_deploy")(
             model=model,

@@ -57,22 +57,23 @@ class VertexEndpoint(dsl.Artifact):
 
 
 def import_vertex_resource(
-    artifact_class: type[VertexModel] | type[VertexEndpoint], resource_name: Any, region: Any
+    artifact_class: type[VertexModel] | type[VertexEndpoint], resource_name: Any
 ) -> Any:
-    """A ``dsl.importer`` task for an existing model or endpoint, shaped as GCPC's ops read it.
+    """A ``dsl.importer`` task for an existing model or endpoint, as GCPC's ops read it.
 
-    GCPC's own pipelines import resources this way: the URI is the resource's REST address
-    (``https://REGION-aiplatform.googleapis.com/v1/RESOURCE``) and the ops read the name from
-    the metadata's ``resourceName``.
+    The ops read only the metadata's ``resourceName``. The artifact's URI is the resource name
+    too, not the ``https://REGION-aiplatform.googleapis.com/v1/...`` address of GCPC's own
+    samples: kfp 2.17 compiles an importer URI built from parameters (an f-string) into text
+    that no runner fills in (a run on kfp.local imports ``https://null-...``), while a URI that
+    is one parameter is filled in everywhere.
 
     Args:
         artifact_class: :class:`VertexModel` or :class:`VertexEndpoint`.
-        resource_name: ``projects/P/locations/R/models/ID`` or ``.../endpoints/ID`` (a pipeline
-            parameter).
-        region: The resource's region (a pipeline parameter).
+        resource_name: Pipeline parameter holding ``projects/P/locations/R/models/ID`` or
+            ``.../endpoints/ID``.
     """
     return dsl.importer(
-        artifact_uri=f"https://{region}-aiplatform.googleapis.com/v1/{resource_name}",
+        artifact_uri=resource_name,
         artifact_class=artifact_class,
         metadata={"resourceName": resource_name},
     )
