@@ -43,14 +43,14 @@ class UnmanagedContainerModel(dsl.Artifact):
 
 
 class VertexModel(dsl.Artifact):
-    """GCPC's ``google.VertexModel``: a Model Registry model. Metadata: ``{"resourceName": ...}``."""
+    """GCPC's ``google.VertexModel``: a Model Registry model; metadata ``{"resourceName": ...}``."""
 
     schema_title = "google.VertexModel"
     schema_version = "0.0.1"
 
 
 class VertexEndpoint(dsl.Artifact):
-    """GCPC's ``google.VertexEndpoint``: an endpoint. Metadata: ``{"resourceName": ...}``."""
+    """GCPC's ``google.VertexEndpoint``: an endpoint; metadata ``{"resourceName": ...}``."""
 
     schema_title = "google.VertexEndpoint"
     schema_version = "0.0.1"

@@ -44,7 +44,8 @@ def test_the_artifact_types_match_gcpc() -> None:
     gcpc = pytest.importorskip("google_cloud_pipeline_components.types.artifact_types")
     for ours in (UnmanagedContainerModel, VertexModel, VertexEndpoint):
         theirs = getattr(gcpc, ours.__name__)
-        assert (ours.schema_title, ours.schema_version) == (theirs.schema_title, theirs.schema_version)
+        assert ours.schema_title == theirs.schema_title
+        assert ours.schema_version == theirs.schema_version
 
 
 @dsl.component(base_image="python:3.11", packages_to_install=[], install_kfp_package=False)
