@@ -90,9 +90,10 @@ def wine_pipeline(
         model_display_name: Model Registry display name.
         endpoint_display_name: Display name of the endpoint created for the model (when
             ``endpoint`` is ``""``).
-        endpoint: ``projects/P/locations/R/endpoints/ID`` of an existing endpoint to deploy to;
-            ``""`` creates a new endpoint each deploying run, which bills its replica until the
-            model is undeployed.
+        endpoint: ``projects/P/locations/R/endpoints/ID`` of an existing endpoint to deploy to
+            (the new model takes all its traffic; models deployed there before keep their
+            replicas until undeployed); ``""`` creates a new endpoint each deploying run, which
+            bills its replica until the model is undeployed.
         parent_model: ``projects/P/locations/R/models/ID`` of a Model Registry model to upload a
             new version of; ``""`` uploads a new model each deploying run.
         serving_image: Prediction image (prebuilt scikit-learn by default).
