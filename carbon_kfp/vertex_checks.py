@@ -14,7 +14,11 @@ Sources of the rules:
   lowercase letters allowed), at most 64 labels;
 * networks: Vertex AI peers with ``projects/PROJECT_NUMBER/global/networks/NETWORK``;
 * CMEK keys: ``projects/P/locations/L/keyRings/R/cryptoKeys/K``, in the job's region;
-* experiments: Vertex AI Experiment names, ``[a-z0-9][a-z0-9-]{0,127}``.
+* experiments: Vertex AI Experiment names, ``[a-z0-9][a-z0-9-]{0,127}``;
+* pipeline parameters naming a model or endpoint: ``projects/P/locations/R/models/ID`` or
+  ``.../endpoints/ID``, in the job's region; ``ID`` is the number Vertex AI assigns or a
+  user-chosen id (a lowercase letter, then up to 62 lowercase letters, digits, ``-`` or ``_``);
+  a model version (``ID@2``) is refused, since a new version goes under the model itself.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ _KMS_KEY = re.compile(
     r"projects/([^/]+)/locations/([^/]+)/keyRings/([a-zA-Z0-9_-]{1,63})"
     r"/cryptoKeys/([a-zA-Z0-9_-]{1,63})"
 )
+_RESOURCE = re.compile(r"projects/([^/]+)/locations/([^/]+)/([a-zA-Z]+)/([^/]+)")
+_RESOURCE_ID = re.compile(r"[0-9]{1,19}|[a-z][a-z0-9_-]{0,62}")
 _EXPERIMENT = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
 _SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[a-z0-9][a-z0-9.-]*[a-z0-9]")
@@ -48,14 +54,18 @@ def check_project(project: str) -> str:
     Raises:
         ConfigError: anything else, e.g. ``My_Project`` or ``proj`` (too short).
     """
-    domain, _, project_id = project.rpartition(":")
-    if project.isdigit() or (
-        _PROJECT_ID.fullmatch(project_id) and (not domain or _DOMAIN.fullmatch(domain))
-    ):
+    if _is_project(project):
         return project
     raise ConfigError(
         f"--project {project!r}: expected a project id (6-30 characters: lowercase letters, "
         "digits and hyphens, starting with a letter, not ending with a hyphen) or a project number"
+    )
+
+
+def _is_project(project: str) -> bool:
+    domain, _, project_id = project.rpartition(":")
+    return project.isdigit() or bool(
+        _PROJECT_ID.fullmatch(project_id) and (not domain or _DOMAIN.fullmatch(domain))
     )
 
 
@@ -164,6 +174,42 @@ def check_experiment(experiment: str | None) -> str | None:
         f"--experiment {experiment!r}: expected 1-128 lowercase letters, digits or hyphens, "
         "starting with a letter or digit"
     )
+
+
+def check_resource_parameter(name: str, value: str, collection: str, region: str) -> str:
+    """A pipeline parameter naming an existing resource: ``""`` (none) or
+    ``projects/PROJECT/locations/REGION/COLLECTION/ID`` with ``REGION`` the job's region.
+
+    Args:
+        name: The parameter's name, for the message (``endpoint``).
+        value: Its value as given.
+        collection: ``"models"`` or ``"endpoints"``.
+        region: The job's region (``--region``); Vertex AI deploys and versions only there.
+
+    Raises:
+        ConfigError: another form (a bare id, a display name, a model version, another
+            collection), or a resource in another region.
+    """
+    if value == "":
+        return value
+    match = _RESOURCE.fullmatch(value)
+    expected = f"projects/PROJECT/locations/{region}/{collection}/ID"
+    if not (
+        match
+        and _is_project(match.group(1))
+        and match.group(3) == collection
+        and _RESOURCE_ID.fullmatch(match.group(4))
+    ):
+        raise ConfigError(
+            f"parameter {name}={value!r}: expected {expected} (the full resource name; ID is "
+            "the number Vertex AI shows, or the id chosen at creation)"
+        )
+    if match.group(2) != region:
+        raise ConfigError(
+            f"parameter {name}={value!r}: it is in {match.group(2)!r} but the job runs in "
+            f"{region!r}; expected {expected}"
+        )
+    return value
 
 
 def _label_chars_ok(text: str) -> bool:

@@ -6,8 +6,10 @@ run skips it through the parameter (default ``"none"``), never through a silent 
 
 Deployment uses Google Cloud Pipeline Components' ``ModelUploadOp``, ``EndpointCreateOp`` and
 ``ModelDeployOp`` (:mod:`carbon_kfp.pipelines.gcpc`), whose ``google.VertexModel`` and
-``google.VertexEndpoint`` outputs link the run to the Model Registry and the endpoint in Vertex
+``google.VertexEndpoint`` artifacts link the run to the Model Registry and the endpoint in Vertex
 AI's lineage. They run in GCPC's image in the job's own project and region, and only on Vertex AI.
+With ``endpoint`` set the model goes to that existing endpoint (imported) instead of a new one;
+with ``parent_model`` set it is uploaded as a new version of that model instead of a new model.
 
 Compile (images from :mod:`carbon_kfp.images`)::
 
@@ -26,12 +28,23 @@ from carbon_kfp.components import (
 )
 from carbon_kfp.components.check_serving_image.component import DEFAULT_SERVING_IMAGE
 from carbon_kfp.kfp import tracking_args
-from carbon_kfp.pipelines.gcpc import LOCATION_PLACEHOLDER, UnmanagedContainerModel, load_op
+from carbon_kfp.pipelines.gcpc import (
+    LOCATION_PLACEHOLDER,
+    UnmanagedContainerModel,
+    VertexEndpoint,
+    VertexModel,
+    import_vertex_resource,
+    load_op,
+)
 
 PIPELINE_NAME = "wine-quality"
 
 #: Allowed values of string parameters that act as switches (checked by ``carbon_kfp.kfp.params``).
 PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {"deploy_target": ("none", "vertex")}
+
+#: String parameters that name an existing Vertex AI resource (``""``: none), by collection
+#: (``projects/P/locations/R/COLLECTION/ID``; checked by ``carbon-kfp submit``).
+VERTEX_RESOURCE_PARAMETERS: dict[str, str] = {"endpoint": "endpoints", "parent_model": "models"}
 
 
 @dsl.pipeline(
@@ -53,6 +66,8 @@ def wine_pipeline(
     deploy_target: str = "none",
     model_display_name: str = "wine-quality-rf",
     endpoint_display_name: str = "wine-quality",
+    endpoint: str = "",
+    parent_model: str = "",
     serving_image: str = DEFAULT_SERVING_IMAGE,
     machine_type: str = "n1-standard-2",
     project_name: str = "wine-quality",
@@ -71,9 +86,16 @@ def wine_pipeline(
         n_jobs: Parallel fitting jobs; ``-1`` uses every CPU available to the step.
         deploy_min_roc_auc: Test ROC AUC the model must reach to be deployed.
         deploy_target: ``"none"`` (default; local runs) or ``"vertex"`` (Vertex AI only: upload
-            to the Model Registry and deploy to a new endpoint, in the job's project and region).
+            to the Model Registry and deploy to an endpoint, in the job's project and region).
         model_display_name: Model Registry display name.
-        endpoint_display_name: Display name of the endpoint created for the model.
+        endpoint_display_name: Display name of the endpoint created for the model (when
+            ``endpoint`` is ``""``).
+        endpoint: ``projects/P/locations/R/endpoints/ID`` of an existing endpoint to deploy to
+            (the new model takes all its traffic; models deployed there before keep their
+            replicas until undeployed); ``""`` creates a new endpoint each deploying run, which
+            bills its replica until the model is undeployed.
+        parent_model: ``projects/P/locations/R/models/ID`` of a Model Registry model to upload a
+            new version of; ``""`` uploads a new model each deploying run.
         serving_image: Prediction image (prebuilt scikit-learn by default).
         machine_type: Serving machine type (one replica).
         project_name: Project name in every step's emissions record.
@@ -139,26 +161,41 @@ def wine_pipeline(
         )
         serving_model.set_display_name("Serving model")
         labels = {"pipeline": PIPELINE_NAME, "managed-by": "carbon-kfp"}
-        upload = load_op("model_upload")(
-            display_name=model_display_name,
-            unmanaged_container_model=serving_model.output,
-            location=LOCATION_PLACEHOLDER,
-            labels=labels,
-        )
-        # After the upload: no endpoint is created for a model that did not register.
-        endpoint = load_op("endpoint_create")(
-            display_name=endpoint_display_name, location=LOCATION_PLACEHOLDER, labels=labels
-        ).after(upload)
+        upload_args = {
+            "display_name": model_display_name,
+            "unmanaged_container_model": serving_model.output,
+            "location": LOCATION_PLACEHOLDER,
+            "labels": labels,
+        }
+        with dsl.If(parent_model == "", name="new-model"):
+            upload_new = load_op("model_upload")(**upload_args)
+            upload_new.set_display_name("Upload to Model Registry")
+        with dsl.Else(name="new-version"):
+            parent = import_vertex_resource(VertexModel, parent_model)
+            parent.set_display_name("Parent model")
+            upload_version = load_op("model_upload")(**upload_args, parent_model=parent.output)
+            upload_version.set_display_name("Upload new version")
+        model = dsl.OneOf(upload_new.outputs["model"], upload_version.outputs["model"])
+
+        with dsl.If(endpoint == "", name="new-endpoint"):
+            # After the upload: no endpoint is created for a model that did not register.
+            created = load_op("endpoint_create")(
+                display_name=endpoint_display_name, location=LOCATION_PLACEHOLDER, labels=labels
+            ).after(upload_new, upload_version)
+            created.set_display_name("Create endpoint")
+        with dsl.Else(name="existing-endpoint"):
+            existing = import_vertex_resource(VertexEndpoint, endpoint)
+            existing.set_display_name("Existing endpoint")
         deploy = load_op("model_deploy")(
-            model=upload.outputs["model"],
-            endpoint=endpoint.outputs["endpoint"],
+            model=model,
+            endpoint=dsl.OneOf(created.outputs["endpoint"], existing.output),
             deployed_model_display_name=model_display_name,
             dedicated_resources_machine_type=machine_type,
             dedicated_resources_min_replica_count=1,
             dedicated_resources_max_replica_count=1,
-            traffic_split={"0": "100"},  # "0" is the model being deployed
+            traffic_split={"0": "100"},  # "0" is the model being deployed: it takes all traffic
         )
+        deploy.set_display_name("Deploy to endpoint")
         # Side effects in another system: never reuse a cached result.
-        upload.set_display_name("Upload to Model Registry").set_caching_options(False)
-        endpoint.set_display_name("Create endpoint").set_caching_options(False)
-        deploy.set_display_name("Deploy to endpoint").set_caching_options(False)
+        for task in (upload_new, upload_version, created, deploy):
+            task.set_caching_options(False)

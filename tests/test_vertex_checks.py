@@ -12,6 +12,7 @@ from carbon_kfp.vertex_checks import (
     check_pipeline_root,
     check_project,
     check_region,
+    check_resource_parameter,
     job_labels,
     parse_labels,
     pipelines_regions,
@@ -76,3 +77,46 @@ def test_encryption_key_region() -> None:
     assert check_encryption_key(None, "europe-west4") is None
     with pytest.raises(ConfigError, match="job's region"):
         check_encryption_key(key, "us-central1")
+
+
+E4 = "projects/my-project/locations/europe-west4"
+
+
+@pytest.mark.parametrize(
+    ("collection", "value"),
+    [
+        ("endpoints", ""),
+        ("endpoints", f"{E4}/endpoints/1234567890123456789"),
+        ("endpoints", "projects/123456789012/locations/europe-west4/endpoints/wine-quality"),
+        ("models", f"{E4}/models/987654321"),
+        ("models", f"{E4}/models/wine_quality-rf"),
+    ],
+)
+def test_good_resource_parameters(collection: str, value: str) -> None:
+    assert check_resource_parameter("x", value, collection, "europe-west4") == value
+
+
+@pytest.mark.parametrize(
+    ("collection", "value"),
+    [
+        ("endpoints", "1234567890"),  # a bare id
+        ("endpoints", "wine-quality"),  # a display name
+        ("endpoints", f"{E4}/models/123"),  # another collection
+        ("models", f"{E4}/models/123@2"),  # a version
+        ("models", f"{E4}/models/Wine"),
+        ("models", f"{E4}/models/123/"),
+        ("models", f"https://europe-west4-aiplatform.googleapis.com/v1/{E4}/models/123"),
+        ("models", "projects/My_Project/locations/europe-west4/models/123"),
+    ],
+)
+def test_bad_resource_parameters(collection: str, value: str) -> None:
+    expected = f"parameter x={value!r}: expected {E4.replace('my-project', 'PROJECT')}/"
+    with pytest.raises(ConfigError) as error:
+        check_resource_parameter("x", value, collection, "europe-west4")
+    assert str(error.value).startswith(f"{expected}{collection}/ID")
+
+
+def test_resource_parameter_in_another_region() -> None:
+    value = "projects/my-project/locations/us-central1/endpoints/123"
+    with pytest.raises(ConfigError, match="it is in 'us-central1' but the job runs in 'europe-w"):
+        check_resource_parameter("endpoint", value, "endpoints", "europe-west4")

@@ -132,12 +132,20 @@ def test_submit_sends_exactly_the_settings(
     assert bucket["output_artifacts_gcs_dir"] == "gs://carbon-test-bucket/root"
 
 
+def test_endpoint_and_parent_model_are_sent_as_given(vertex: FakeVertex) -> None:
+    endpoint, model = f"{PARENT}/endpoints/1234567890", f"{PARENT}/models/wine-quality"
+    assert submit("--param", f"endpoint={endpoint}", "--param", f"parent_model={model}") == 0
+    parameters = sent_job(vertex)._pb.runtime_config.parameter_values
+    assert parameters["endpoint"].string_value == endpoint
+    assert parameters["parent_model"].string_value == model
+
+
 def test_no_cache_turns_caching_off_for_every_task(vertex: FakeVertex) -> None:
     assert submit("--no-cache") == 0
     assert sent_job(vertex).display_name == "wine-quality"  # the pipeline's name by default
     template = json_format.MessageToDict(sent_job(vertex)._pb.pipeline_spec)
     assert set(caching(template).values()) == {False}
-    assert len(caching(template)) == 9
+    assert len(caching(template)) == 12
 
 
 def test_experiment_gets_the_run(vertex: FakeVertex) -> None:
@@ -219,6 +227,13 @@ def untracked():
         (["--param", "n_estimators=many"], "n_estimators='many'"),
         (["--param", "test_fraction=nan"], "test_fraction='nan'"),
         (["--param", "deploy_target=gke"], "deploy_target='gke'"),
+        (["--param", "endpoint=1234567890"], "endpoint='1234567890'"),
+        (
+            ["--param", f"endpoint=projects/{PROJECT}/locations/us-central1/endpoints/123"],
+            "it is in 'us-central1'",
+        ),
+        (["--param", f"parent_model={PARENT}/models/123@2"], "parent_model="),
+        (["--param", f"parent_model={PARENT}/endpoints/123"], f"{REGION}/models/ID"),
         (["--label", "Team=ml"], "Team=ml"),
         (["--label", "team=ML"], "team=ML"),
         (["--label", "9team=ml"], "9team=ml"),

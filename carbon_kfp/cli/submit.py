@@ -78,6 +78,7 @@ def _submit(args: argparse.Namespace) -> int:
 def _checked_submit(args: argparse.Namespace) -> int:
     from carbon_kfp.kfp.params import convert_params, parse_params
     from carbon_kfp.vertex import follow_job, submit_pipeline, submit_settings
+    from carbon_kfp.vertex_checks import check_resource_parameter
 
     settings = submit_settings(
         project=args.project,
@@ -102,6 +103,9 @@ def _checked_submit(args: argparse.Namespace) -> int:
         if "cloud_location" in declared and "cloud_location" not in params:
             params["cloud_location"] = settings.region  # the steps' grid intensity follows it
         values = convert_params(source.component, params, source.choices)
+        for name, collection in (source.resources or {}).items():
+            if name in values:
+                check_resource_parameter(name, values[name], collection, settings.region)
         if settings.display_name is None:
             name = str(compiled.spec.get("pipelineInfo", {}).get("name", "pipeline"))
             settings = dataclasses.replace(settings, display_name=name)

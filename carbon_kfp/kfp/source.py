@@ -26,12 +26,18 @@ from carbon_kfp.errors import ConfigError
 
 @dataclass(frozen=True)
 class PipelineSource:
-    """A loaded SOURCE: the kfp component, the YAML file it came from (if any), its switches."""
+    """A loaded SOURCE: the kfp component, the YAML file it came from (if any), its switches.
+
+    ``choices`` and ``resources`` come from the pipeline module's ``PARAMETER_CHOICES`` and
+    ``VERTEX_RESOURCE_PARAMETERS`` (parameter -> allowed values; parameter -> resource
+    collection such as ``"endpoints"``); a compiled YAML has neither.
+    """
 
     label: str
     component: Any
     yaml_path: Path | None = None
     choices: Mapping[str, tuple[str, ...]] | None = None
+    resources: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,20 @@ def load_source(source: str, target: str = "vertex") -> PipelineSource:
             component = collect_pipeline_or_component_func(str(path.resolve()), function or None)
         except ValueError as exc:  # kfp's message names the module and what it found
             raise ConfigError(f"SOURCE {source!r}: {exc}") from exc
-        module = sys.modules.get(path.stem)
-        return PipelineSource(source, component, choices=getattr(module, "PARAMETER_CHOICES", None))
+        return _from_module(source, component, sys.modules.get(path.stem))
     from carbon_kfp.pipelines import load_pipeline
 
     pipeline, module = load_pipeline(source, target)
-    return PipelineSource(source, pipeline, choices=getattr(module, "PARAMETER_CHOICES", None))
+    return _from_module(source, pipeline, module)
+
+
+def _from_module(source: str, component: Any, module: Any) -> PipelineSource:
+    return PipelineSource(
+        source,
+        component,
+        choices=getattr(module, "PARAMETER_CHOICES", None),
+        resources=getattr(module, "VERTEX_RESOURCE_PARAMETERS", None),
+    )
 
 
 def _must_exist(path: Path, source: str) -> None:

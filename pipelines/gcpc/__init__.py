@@ -42,6 +42,43 @@ class UnmanagedContainerModel(dsl.Artifact):
     schema_version = "0.0.1"
 
 
+class VertexModel(dsl.Artifact):
+    """GCPC's ``google.VertexModel``: a Model Registry model; metadata ``{"resourceName": ...}``."""
+
+    schema_title = "google.VertexModel"
+    schema_version = "0.0.1"
+
+
+class VertexEndpoint(dsl.Artifact):
+    """GCPC's ``google.VertexEndpoint``: an endpoint; metadata ``{"resourceName": ...}``."""
+
+    schema_title = "google.VertexEndpoint"
+    schema_version = "0.0.1"
+
+
+def import_vertex_resource(
+    artifact_class: type[VertexModel] | type[VertexEndpoint], resource_name: Any
+) -> Any:
+    """A ``dsl.importer`` task for an existing model or endpoint, as GCPC's ops read it.
+
+    The ops read only the metadata's ``resourceName``. The artifact's URI is the resource name
+    too, not the ``https://REGION-aiplatform.googleapis.com/v1/...`` address of GCPC's own
+    samples: kfp 2.17 compiles an importer URI built from parameters (an f-string) into text
+    that no runner fills in (a run on kfp.local imports ``https://null-...``), while a URI that
+    is one parameter is filled in everywhere.
+
+    Args:
+        artifact_class: :class:`VertexModel` or :class:`VertexEndpoint`.
+        resource_name: Pipeline parameter holding ``projects/P/locations/R/models/ID`` or
+            ``.../endpoints/ID``.
+    """
+    return dsl.importer(
+        artifact_uri=resource_name,
+        artifact_class=artifact_class,
+        metadata={"resourceName": resource_name},
+    )
+
+
 def load_op(name: str) -> Any:
     """The compiled op ``name`` (a key of :data:`OPS`) as a kfp component."""
     return components.load_component_from_file(str(HERE / f"{name}.yaml"))

@@ -4,8 +4,22 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kfp import dsl
+from kfp.dsl import Artifact, Input
 
-from carbon_kfp.pipelines.gcpc import HERE, OPS, UnmanagedContainerModel, load_op, write_ops
+from carbon_kfp.pipelines.gcpc import (
+    HERE,
+    OPS,
+    UnmanagedContainerModel,
+    VertexEndpoint,
+    VertexModel,
+    import_vertex_resource,
+    load_op,
+    write_ops,
+)
+from tests.kfp_features import needs_full_kfp_local
+
+ENDPOINT = "projects/p/locations/europe-west4/endpoints/123"
 
 
 def test_compiled_ops_match_installed_gcpc(tmp_path: Path) -> None:
@@ -26,7 +40,26 @@ def test_ops_output_vertex_artifacts() -> None:
     assert upload_input.type == f"{UnmanagedContainerModel.schema_title}@0.0.1"
 
 
-def test_the_artifact_type_matches_gcpc() -> None:
+def test_the_artifact_types_match_gcpc() -> None:
     gcpc = pytest.importorskip("google_cloud_pipeline_components.types.artifact_types")
-    assert UnmanagedContainerModel.schema_title == gcpc.UnmanagedContainerModel.schema_title
-    assert UnmanagedContainerModel.schema_version == gcpc.UnmanagedContainerModel.schema_version
+    for ours in (UnmanagedContainerModel, VertexModel, VertexEndpoint):
+        theirs = getattr(gcpc, ours.__name__)
+        assert ours.schema_title == theirs.schema_title
+        assert ours.schema_version == theirs.schema_version
+
+
+@dsl.component(base_image="python:3.11", packages_to_install=[], install_kfp_package=False)
+def _describe(resource: Input[Artifact]) -> str:
+    return f"{resource.uri} {resource.metadata['resourceName']}"
+
+
+@dsl.pipeline(name="import-endpoint")
+def _import_endpoint(endpoint: str) -> str:
+    return _describe(resource=import_vertex_resource(VertexEndpoint, endpoint).output).output
+
+
+@pytest.mark.slow
+@needs_full_kfp_local
+def test_import_fills_in_the_resource_name(kfp_local: Path) -> None:
+    """What GCPC's ops read (``resourceName``), filled in from the pipeline's parameter."""
+    assert _import_endpoint(endpoint=ENDPOINT).output == f"{ENDPOINT} {ENDPOINT}"

@@ -16,13 +16,17 @@ from carbon_kfp.pipelines.wine import PARAMETER_CHOICES, wine_pipeline
 from tests.kfp_features import needs_full_kfp_local
 from tests.wine_data import WineCsv
 
-#: The deploy branch's tasks (wine.py), skipped unless deploy_target=vertex and the gate passes.
+#: The deploy branch's tasks (wine.py), skipped unless deploy_target=vertex and the gate passes;
+#: ``-2`` and ``-3`` are the branches for an existing parent model / endpoint.
 DEPLOY_STEPS = (
     "check-serving-image",
     "endpoint-create",
     "importer",
+    "importer-2",
+    "importer-3",
     "model-deploy",
     "model-upload",
+    "model-upload-2",
 )
 
 
@@ -274,7 +278,7 @@ def test_bad_input_stops_the_pipeline_at_load(tmp_path: Path, wine_csv: WineCsv)
     assert f"{source}: line 1 is separated by ','" in message
     summary = failure.value.summary
     assert not summary.succeeded
-    assert [step.status for step in summary.steps] == ["failed"] + ["skipped"] * 8
+    assert [step.status for step in summary.steps] == ["failed"] + ["skipped"] * 11
     assert summary.log_path is not None
     assert "ValueError" in summary.log_path.read_text()
     assert "failed" in format_summary(summary)
@@ -362,7 +366,10 @@ def test_tasks_are_listed_upstream_first_in_the_same_order_every_time() -> None:
         ("train-wine-model", "evaluate-wine-model"),
         ("check-serving-image", "importer"),
         ("importer", "model-upload"),
-        ("model-upload", "model-deploy"),
+        ("importer-2", "model-upload-2"),
+        ("model-upload", "endpoint-create"),
+        ("model-upload-2", "endpoint-create"),
         ("endpoint-create", "model-deploy"),
+        ("importer-3", "model-deploy"),
     ]:
         assert names.index(upstream) < names.index(downstream), (upstream, downstream, names)

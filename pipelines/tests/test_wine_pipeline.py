@@ -66,7 +66,12 @@ def test_compiling_twice_gives_identical_bytes(compiled: Path, tmp_path: Path) -
 
 
 #: GCPC's ops run in GCPC's image; the kit's components in the kit's.
-GCPC_EXECUTORS = ("exec-model-upload", "exec-endpoint-create", "exec-model-deploy")
+GCPC_EXECUTORS = (
+    "exec-model-upload",
+    "exec-model-upload-2",
+    "exec-endpoint-create",
+    "exec-model-deploy",
+)
 
 
 def _images(spec: dict[str, Any]) -> set[str]:
@@ -76,10 +81,10 @@ def _images(spec: dict[str, Any]) -> set[str]:
 
 def test_components_install_nothing_and_use_the_configured_image(spec: dict[str, Any]) -> None:
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 9
-    assert "importer" in executors["exec-importer"]
+    assert len(executors) == 12
     for name, executor in executors.items():
-        if name == "exec-importer":
+        if name.startswith("exec-importer"):
+            assert "importer" in executor, name
             continue
         container = executor["container"]
         command = " ".join(container["command"])
@@ -123,24 +128,120 @@ def _tasks(spec: dict[str, Any]) -> dict[str, tuple[dict[str, Any], list[str]]]:
     return found
 
 
-DEPLOY_TASKS = (
-    "check-serving-image",
-    "importer",
-    "model-upload",
-    "endpoint-create",
-    "model-deploy",
-)
+NEW_MODEL = "inputs.parameter_values['pipelinechannel--parent_model'] == ''"
+NEW_ENDPOINT = "inputs.parameter_values['pipelinechannel--endpoint'] == ''"
+
+#: The deploy branch's tasks -> the conditions inside it (``endpoint`` / ``parent_model`` set).
+DEPLOY_TASKS = {
+    "check-serving-image": [],
+    "importer": [],  # the serving model
+    "model-upload": [NEW_MODEL],
+    "importer-2": [f"!({NEW_MODEL})"],  # the parent model
+    "model-upload-2": [f"!({NEW_MODEL})"],
+    "endpoint-create": [NEW_ENDPOINT],
+    "importer-3": [f"!({NEW_ENDPOINT})"],  # the existing endpoint
+    "model-deploy": [],
+}
 
 
 def test_deploy_runs_only_for_vertex_and_a_passing_model(spec: dict[str, Any]) -> None:
     tasks = _tasks(spec)
-    for name in DEPLOY_TASKS:
+    for name, inner in DEPLOY_TASKS.items():
         _, conditions = tasks[name]
         assert conditions == [
             "inputs.parameter_values['pipelinechannel--deploy_target'] == 'vertex'",
             "inputs.parameter_values['pipelinechannel--evaluate-wine-model-deploy'] == 'true'",
+            *inner,
         ], name
     assert all(not conds for name, (_, conds) in tasks.items() if name not in DEPLOY_TASKS)
+
+
+def _dag_of(spec: dict[str, Any], task_name: str) -> dict[str, Any]:
+    """The DAG (root's or a component's) that holds ``task_name``."""
+    dags = [spec["root"]["dag"], *(c["dag"] for c in spec["components"].values() if "dag" in c)]
+    (dag,) = [dag for dag in dags if task_name in dag["tasks"]]
+    return dag
+
+
+def _sources(
+    spec: dict[str, Any], dag: dict[str, Any], producer: str, key: str
+) -> dict[str, list[str]]:
+    """Executor tasks whose output artifact reaches ``producer``'s output ``key`` in ``dag``
+    (through condition groups and dsl.OneOf), each with the conditions on its way."""
+    task = dag["tasks"][producer]
+    component = spec["components"][task["componentRef"]["name"]]
+    if "dag" not in component:
+        return {producer: []}
+    condition = task.get("triggerPolicy", {}).get("condition")
+    found = {}
+    for selector in component["dag"]["outputs"]["artifacts"][key]["artifactSelectors"]:
+        inner = _sources(
+            spec, component["dag"], selector["producerSubtask"], selector["outputArtifactKey"]
+        )
+        found.update(
+            {name: [condition, *conds] if condition else conds for name, conds in inner.items()}
+        )
+    return found
+
+
+def _input_sources(spec: dict[str, Any], task_name: str, name: str) -> dict[str, list[str]]:
+    dag = _dag_of(spec, task_name)
+    given = dag["tasks"][task_name]["inputs"]["artifacts"][name]["taskOutputArtifact"]
+    return _sources(spec, dag, given["producerTask"], given["outputArtifactKey"])
+
+
+def _imports(spec: dict[str, Any], task_name: str) -> tuple[str, dict[str, Any]]:
+    """An importer's artifact type and its inputs."""
+    task = _tasks(spec)[task_name][0]
+    component = spec["components"][task["componentRef"]["name"]]
+    artifact_type = component["outputDefinitions"]["artifacts"]["artifact"]["artifactType"]
+    return artifact_type["schemaTitle"], task["inputs"]["parameters"]
+
+
+def test_deploy_reuses_the_endpoint_parameter_or_creates_one(spec: dict[str, Any]) -> None:
+    """``endpoint`` set: the endpoint is imported by name; ``""``: EndpointCreateOp makes one."""
+    assert _input_sources(spec, "model-deploy", "endpoint") == {
+        "importer-3": [f"!({NEW_ENDPOINT})"],
+        "endpoint-create": [NEW_ENDPOINT],
+    }
+    schema, given = _imports(spec, "importer-3")
+    assert schema == "google.VertexEndpoint"
+    assert given["uri"]["componentInputParameter"] == "pipelinechannel--endpoint"
+    assert given["metadata"]["componentInputParameter"] == "pipelinechannel--endpoint"
+    executor = spec["deploymentSpec"]["executors"]["exec-importer-3"]["importer"]
+    assert executor["metadata"] == {"resourceName": "{{$.inputs.parameters['metadata']}}"}
+    assert executor["artifactUri"] == {"runtimeParameter": "uri"}
+    # the endpoint step (either) waits for the upload (either)
+    deploy_dag = _dag_of(spec, "model-deploy")
+    endpoint_group = deploy_dag["tasks"]["model-deploy"]["inputs"]["artifacts"]["endpoint"]
+    model_group = deploy_dag["tasks"]["model-deploy"]["inputs"]["artifacts"]["model"]
+    group = deploy_dag["tasks"][endpoint_group["taskOutputArtifact"]["producerTask"]]
+    assert group["dependentTasks"] == [model_group["taskOutputArtifact"]["producerTask"]]
+
+
+def test_parent_model_gets_a_new_version_or_a_new_model(spec: dict[str, Any]) -> None:
+    """``parent_model`` set: ModelUploadOp uploads a version of it (imported by name)."""
+    assert _input_sources(spec, "model-deploy", "model") == {
+        "model-upload": [NEW_MODEL],
+        "model-upload-2": [f"!({NEW_MODEL})"],
+    }
+    tasks = {name: task for name, (task, _) in _tasks(spec).items()}
+    assert "parent_model" not in tasks["model-upload"]["inputs"]["artifacts"]
+    parent = tasks["model-upload-2"]["inputs"]["artifacts"]["parent_model"]
+    assert parent["taskOutputArtifact"] == {
+        "outputArtifactKey": "artifact",
+        "producerTask": "importer-2",
+    }
+    schema, given = _imports(spec, "importer-2")
+    assert schema == "google.VertexModel"
+    assert given["uri"]["componentInputParameter"] == "pipelinechannel--parent_model"
+    assert given["metadata"]["componentInputParameter"] == "pipelinechannel--parent_model"
+    for upload in ("model-upload", "model-upload-2"):  # the same model files and settings
+        inputs = tasks[upload]["inputs"]
+        assert inputs["artifacts"]["unmanaged_container_model"] == {
+            "componentInputArtifact": "pipelinechannel--importer-artifact"  # the serving model
+        }
+        assert inputs["parameters"] == tasks["model-upload"]["inputs"]["parameters"]
 
 
 def test_deploy_links_model_and_endpoint_in_vertex_lineage(spec: dict[str, Any]) -> None:
@@ -152,19 +253,13 @@ def test_deploy_links_model_and_endpoint_in_vertex_lineage(spec: dict[str, Any])
         "outputParameterKey": "artifact_uri",
         "producerTask": "check-serving-image",
     }
-    components = spec["components"]
-    importer_out = components["comp-importer"]["outputDefinitions"]["artifacts"]["artifact"]
-    assert importer_out["artifactType"]["schemaTitle"] == "google.UnmanagedContainerModel"
-    upload = tasks["model-upload"]["inputs"]
-    assert upload["artifacts"]["unmanaged_container_model"]["taskOutputArtifact"] == {
-        "outputArtifactKey": "artifact",
-        "producerTask": "importer",
-    }
+    assert _imports(spec, "importer")[0] == "google.UnmanagedContainerModel"
     location = "{{$.pipeline_google_cloud_location}}"
-    assert upload["parameters"]["location"]["runtimeValue"]["constant"] == location
-    deploy = tasks["model-deploy"]["inputs"]["artifacts"]
-    assert deploy["model"]["taskOutputArtifact"]["producerTask"] == "model-upload"
-    assert deploy["endpoint"]["taskOutputArtifact"]["producerTask"] == "endpoint-create"
+    for task in ("model-upload", "endpoint-create"):
+        assert (
+            tasks[task]["inputs"]["parameters"]["location"]["runtimeValue"]["constant"] == location
+        )
+    components = spec["components"]
     outputs = {
         name: components[f"comp-{name}"]["outputDefinitions"]["artifacts"]
         for name in ("model-upload", "endpoint-create")
@@ -185,7 +280,10 @@ def test_display_names_and_caching(spec: dict[str, Any]) -> None:
         "carbon-report": ("Carbon report", False),
         "check-serving-image": ("Check serving image", False),
         "model-upload": ("Upload to Model Registry", False),
+        "importer-2": ("Parent model", True),
+        "model-upload-2": ("Upload new version", False),
         "endpoint-create": ("Create endpoint", False),
+        "importer-3": ("Existing endpoint", True),
         "model-deploy": ("Deploy to endpoint", False),
     }
     for name, (display, cached) in expected.items():
