@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from carbon_kfp import __version__, cli
 from carbon_kfp.pipeline_spec import rebase_kit_images, target_problems
+from pipelines.tests.test_wine_pipeline import load_yaml
 
 USER_PIPELINE = """
 from kfp import dsl
@@ -32,7 +32,8 @@ def user_pipeline(mode: str = "fast", epochs: int = 1):
 
 
 def spec_of(path: Path) -> dict[str, Any]:
-    return next(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    spec: dict[str, Any] = load_yaml(path)[0]
+    return spec
 
 
 def images(spec: dict[str, Any]) -> set[str]:

@@ -190,7 +190,9 @@ def http_folder(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
             requests.append(self.path)
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", folder, requests
     server.shutdown()

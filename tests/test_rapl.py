@@ -207,7 +207,9 @@ def test_wraps_every_interval_within_1_percent(tmp_path: Path) -> None:
     # <= 3 ticks of 0.31 J between samples: at most 0.93 J, so at most one wrap per interval.
     sample_run(sensor, lambda: counter.advance(310_000), samples=40, ticks_per_sample=3)
     reading = sensor.read()
-    assert counter.total_uj > 20 * wrap_range  # it really wrapped many times
+    # It really wrapped many times (up to 37 J in 40 samples; fewer when the ticking thread is
+    # starved on a loaded machine, and 14 J were seen).
+    assert counter.total_uj > 5 * wrap_range
     assert reading.method == "rapl"
     assert_within_1_percent(reading.energy_j, counter.total_uj)
     assert sensor.warnings() == ()

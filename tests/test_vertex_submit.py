@@ -13,6 +13,7 @@ from google.protobuf import json_format
 
 from carbon_kfp import __version__, cli
 from carbon_kfp.kfp.source import compile_source, load_source
+from pipelines.tests.test_wine_pipeline import load_yaml
 from tests.vertex_fakes import JOB_NAME, PARENT, PROJECT, REGION, RUN_CONTEXT, FakeVertex, vertex
 
 __all__ = ["vertex"]  # the fixture
@@ -294,7 +295,7 @@ def test_kubernetes_settings_are_refused(
 ) -> None:
     compiled = tmp_path / "wine.yaml"
     compile_source(load_source("wine"), compiled, cpu_image=f"{REGISTRY}/carbon-kfp-cpu:1")
-    documents = list(yaml.safe_load_all(compiled.read_text()))
+    documents = load_yaml(compiled)
     platform = {"platforms": {"kubernetes": {"deploymentSpec": {"executors": {}}}}}
     compiled.write_text(yaml.safe_dump_all([documents[0], platform]))
     assert cli.main(["submit", str(compiled), *BASE[2:]]) == 2

@@ -125,10 +125,14 @@ def compile_source(
             shutil.copyfile(source.yaml_path, path)
     else:
         compiler.Compiler().compile(pipeline_func=source.component, package_path=str(path))
-    documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    # libyaml's safe loader and dumper when PyYAML has them: ~10x faster on a pipeline's IR
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    documents = list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader))
     spec = documents[0]
     if cpu_image or gpu_image:
         spec = rebase_kit_images(spec, cpu_image, gpu_image)
         documents[0] = spec
-        path.write_text(yaml.safe_dump_all(documents, sort_keys=True), encoding="utf-8")
+        text = yaml.dump_all(documents, Dumper=dumper, sort_keys=True)
+        path.write_text(text, encoding="utf-8")
     return CompiledPipeline(path, spec, documents[1] if len(documents) > 1 else None)

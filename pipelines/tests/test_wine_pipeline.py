@@ -38,7 +38,9 @@ def normalise(document: Any) -> Any:
 
 
 def load_yaml(path: Path) -> list[Any]:
-    return list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    """Every document of a YAML file (libyaml's safe loader when PyYAML has it: ~10x faster)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return list(yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader))
 
 
 @pytest.fixture(scope="module")
