@@ -35,6 +35,7 @@ def test_parse_params() -> None:
             parse_params(bad)
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_bad_configuration_exits_2_with_the_value_named(tmp_path: Path) -> None:
     done = carbon_kfp(
         "exec",
@@ -51,6 +52,7 @@ def test_bad_configuration_exits_2_with_the_value_named(tmp_path: Path) -> None:
     assert "XYZ" in done.stderr
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_unknown_pipeline_parameter_exits_2(tmp_path: Path) -> None:
     done = carbon_kfp("run", "wine", "--param", "n_estimatorz=3", "--output", str(tmp_path))
     assert done.returncode == 2
@@ -71,6 +73,7 @@ def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
     assert list(tmp_path.glob("*/carbon-report.html"))
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_no_command_prints_help_with_exit_codes() -> None:
     done = carbon_kfp()
     assert done.returncode == 0, done.stderr

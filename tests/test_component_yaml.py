@@ -52,6 +52,7 @@ def test_checked_in_yaml_is_current(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_yaml_names_the_compile_time_image(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CARBON_KFP_")}
     env["CARBON_KFP_CPU_IMAGE"] = "registry.example/team/train@sha256:" + "a" * 64

@@ -46,6 +46,7 @@ def test_core_imports_no_kfp_or_heavy_packages(statement: str) -> None:
     assert not loaded_after(statement) & set(HEAVY)
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_carbon_kfp_kfp_imports_kfp_and_backs_the_lazy_alias() -> None:
     assert "kfp" in loaded_after(
         "import carbon_kfp, carbon_kfp.kfp\nassert carbon_kfp.track is carbon_kfp.kfp.track"

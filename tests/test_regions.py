@@ -113,6 +113,7 @@ def test_bad_energy_is_refused(energy: float) -> None:
         rank_regions(energy)
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_output_to_a_closed_pipe_ends_quietly() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line: every write is EPIPE

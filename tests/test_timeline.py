@@ -124,6 +124,7 @@ def test_tracker_record_carries_the_timeline() -> None:
     assert all(len(series) == len(timeline["t_s"]) for series in timeline.values())
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_tracker_prints_heartbeats_when_the_variable_is_set() -> None:
     import os
     import subprocess

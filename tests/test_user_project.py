@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import yaml
 
 from carbon_kfp.kfp import tracking_args, untracked_tasks
@@ -65,6 +66,7 @@ def make_user_project(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_user_packages_named_components_and_pipelines_do_not_collide(tmp_path: Path) -> None:
     project = make_user_project(tmp_path / "project")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
