@@ -439,9 +439,7 @@ class EmissionsTracker:
             with self._lock:
                 if self._final is not None:
                     return
-                for sensor in self._sensors:
-                    self._quietly(sensor.sample, sensor.name)
-                snapshot = self._read_sensors()
+                snapshot = self._read_sensors(sample=True)  # one read of each device per tick
                 self._timeline.add(snapshot)
                 power_w = self._timeline.latest_power_w() if self._heartbeat.enabled else {}
             self._heartbeat.beat(snapshot.elapsed_s, power_w)
@@ -482,14 +480,15 @@ class EmissionsTracker:
         with self._sigterm.held(), self._lock:
             return self._read_sensors()
 
-    def _read_sensors(self) -> Snapshot:
-        """Cumulative readings now (the caller holds ``_lock``)."""
+    def _read_sensors(self, *, sample: bool = False) -> Snapshot:
+        """Cumulative readings now, by ``sample()`` on a sampling tick, else ``read()`` (the
+        caller holds ``_lock``)."""
         readings = {}
         for sensor in self._sensors:
             try:
-                readings[sensor.name] = sensor.read()
+                readings[sensor.name] = sensor.sample() if sample else sensor.read()
             except Exception as exc:
-                warn_once(f"carbon-kfp {sensor.name} sensor read failed ({exc!r})")
+                warn_once(f"carbon-kfp {sensor.name} sensor failed ({exc!r})")
         return Snapshot(time.monotonic() - self._t0_s, readings)
 
     def _warnings(self) -> tuple[str, ...]:

@@ -109,6 +109,32 @@ def test_heartbeat_is_off_unless_the_variable_is_a_positive_number(value: str) -
     assert Heartbeat.from_env({"CARBON_KFP_HEARTBEAT_S": "10"}).enabled
 
 
+def test_each_sampling_tick_reads_the_cpu_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timeline takes its snapshot from ``sample()``; a second ``read()`` per tick would
+    walk /proc (or the cgroup and RAPL) twice every interval."""
+    import time
+
+    from carbon_kfp.sensors.cpu import CpuSensor
+
+    calls = []
+    advance = CpuSensor._advance
+
+    def counted(self: CpuSensor, now_s: float) -> None:
+        calls.append(now_s)
+        advance(self, now_s)
+
+    monkeypatch.setattr(CpuSensor, "_advance", counted)
+    tracker = EmissionsTracker(
+        measure_interval_s=0.05, carbon_intensity_g_per_kwh=100.0, scope="process", gpu=False
+    ).start()
+    time.sleep(0.3)
+    record = tracker.stop()
+    ticks = len(record.power_timeline["t_s"]) - 1  # buckets: one per tick, and the end
+    assert ticks >= 4
+    # once per tick, plus the start's read and the end's sample, read and close
+    assert len(calls) == ticks + 4
+
+
 def test_tracker_record_carries_the_timeline() -> None:
     tracker = EmissionsTracker(
         measure_interval_s=0.05, carbon_intensity_g_per_kwh=100.0, scope="process"

@@ -73,8 +73,9 @@ class Sensor(Protocol):
     """A device-class energy meter driven by the tracker's sampling thread.
 
     ``start`` takes the baseline; ``sample`` is called every ``measure_interval_s`` (it integrates
-    power or catches counter wrap-around); ``read`` returns the cumulative :class:`Reading` and is
-    cheap enough to call at any time; ``close`` releases handles and is idempotent. None of them
+    power or catches counter wrap-around) and returns the cumulative :class:`Reading` it reached,
+    so a tick reads each device once; ``read`` returns the cumulative reading and is cheap enough
+    to call at any time; ``close`` releases handles and is idempotent. None of them
     raise after construction.
     """
 
@@ -82,7 +83,7 @@ class Sensor(Protocol):
 
     def start(self) -> None: ...
 
-    def sample(self) -> None: ...
+    def sample(self) -> Reading: ...
 
     def read(self) -> Reading: ...
 
@@ -111,8 +112,9 @@ class NullSensor:
     def start(self) -> None:
         """Nothing to baseline."""
 
-    def sample(self) -> None:
-        """Nothing to sample."""
+    def sample(self) -> Reading:
+        """Nothing to sample: the same as :meth:`read`."""
+        return self.read()
 
     def read(self) -> Reading:
         """Always 0 J, method ``"none"``."""

@@ -200,11 +200,10 @@ class CpuSensor:
             self._closed = False
             self._final = None
 
-    def sample(self) -> None:
-        """Read the counters (catches RAPL wrap-around and applies each interval's share)."""
-        with self._lock:
-            if self._started and not self._closed:
-                self._advance(time.monotonic())
+    def sample(self) -> Reading:
+        """Read the counters (catches RAPL wrap-around and applies each interval's share) and
+        return the cumulative reading: the same as :meth:`read`."""
+        return self.read()
 
     def read(self) -> Reading:
         """Cumulative CPU energy since ``start()`` (0 J before it). Units: J."""

@@ -242,13 +242,15 @@ class GpuSensor:
             self._refresh(device, power=True)
         self._ensure_power_thread()
 
-    def sample(self) -> None:
-        """Read counters and utilisation (the tracker calls this every interval)."""
+    def sample(self) -> Reading:
+        """Read counters and utilisation (the tracker calls this every interval) and return the
+        cumulative reading; power is left to the power thread."""
         with self._lock:
             if self._started and not self._closed:
                 for device in self._devices:
-                    self._refresh(device, power=False)  # the power thread samples power
+                    self._refresh(device, power=False)
                     self._read_utilization(device)
+            return self._reading()
 
     def read(self) -> Reading:
         """Cumulative energy since ``start()``, refreshed from NVML unless closed."""

@@ -95,11 +95,10 @@ class RamSensor:
             self._started = True
             self._final = None
 
-    def sample(self) -> None:
-        """Integrate memory power up to now (updates RSS / working set where that is the size)."""
-        with self._lock:
-            if self._started and self._final is None:
-                self._advance()
+    def sample(self) -> Reading:
+        """Integrate memory power up to now (updates RSS / working set where that is the size)
+        and return the cumulative reading: the same as :meth:`read`."""
+        return self.read()
 
     def read(self) -> Reading:
         """Cumulative RAM energy since ``start()`` (0 J before it). Units: J."""
