@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from carbon_kfp.record import DEVICES, Snapshot
@@ -126,6 +126,7 @@ class PowerTimeline:
         O(1): the tracker asks on every sample while a heartbeat is on. Rounded like
         :meth:`points`; 0 W per device before the first bucket.
         """
+        joules: Sequence[float]
         if self._open_has_data:
             start_s, end_s, joules = self._open_start_s, self._open_end_s, self._open_j
         elif self._ends_s:
