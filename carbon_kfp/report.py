@@ -29,7 +29,7 @@ import dataclasses
 import html
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -439,7 +439,9 @@ def _alternative_row(option: RegionEmissions) -> tuple[str, ...]:
 _ALTERNATIVE_COLUMNS = ("Region", "Grid intensity", "CO2 for this run", "vs this run")
 
 
-def text_table(rows: list[tuple[str, ...]], numeric: set[int], *, total: bool = False) -> list[str]:
+def text_table(
+    rows: Sequence[tuple[str, ...]], numeric: set[int], *, total: bool = False
+) -> list[str]:
     """Lines of a plain-text table: ``rows[0]`` is the header, underlined by a rule; columns
     in ``numeric`` are right-aligned, the others left-aligned. With ``total``, the last row is
     a total, set off by a second rule."""
