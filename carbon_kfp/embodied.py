@@ -173,11 +173,6 @@ def _gcp_hosts() -> dict[str, HostServer]:
     return hosts
 
 
-def machine_types(provider: str = "gcp") -> tuple[str, ...]:
-    """The machine types with a CCF embodied figure, sorted (empty for aws/azure: planned)."""
-    return tuple(sorted(_gcp_hosts())) if provider == "gcp" else ()
-
-
 def lookup_host(provider: str, machine_type: str) -> HostServer | None:
     """The host server of ``machine_type`` on ``provider``.
 

@@ -17,6 +17,9 @@ It never raises and never blocks longer than its ``timeout_s`` budget: off GCP i
 and the caller falls back to a country or the world average (DESIGN §2). AWS and Azure are not
 probed; pass their region explicitly.
 
+:func:`detect_machine_type` asks the same server, within the same kind of budget, for
+``/computeMetadata/v1/instance/machine-type`` (for embodied emissions, :mod:`carbon_kfp.embodied`).
+
 This module also owns the spelling of provider names (:func:`normalize_cloud_provider`), shared by
 the intensity and PUE lookups.
 """
@@ -120,7 +123,8 @@ def _region_from_env_value(name: str, raw: str) -> str | None:
 
 
 def _fetch_zone(url: str, timeout_s: float) -> str | None:
-    """The metadata server's zone answer, or ``None``; may raise (the caller swallows)."""
+    """The metadata server's answer at ``url`` (a zone, a machine type), or ``None``; may raise
+    (the caller swallows)."""
     import urllib.request  # with http.client and ssl: loaded only when the server is asked
 
     request = urllib.request.Request(url, headers={"Metadata-Flavor": "Google"})
@@ -135,28 +139,32 @@ def _fetch_zone(url: str, timeout_s: float) -> str | None:
 
 
 def _query_metadata(path: str, timeout_s: float) -> str | None:
-    """The metadata server's answer for ``path`` within ``timeout_s`` in total, or ``None``."""
-    host = os.environ.get(METADATA_HOST_ENV_VAR, "").strip() or DEFAULT_METADATA_HOST
-    url = f"http://{host}{path}"
-    answer: list[str | None] = [None]
+    """The metadata server's answer for ``path`` within ``timeout_s`` in total, or ``None``.
 
-    def ask() -> None:
-        try:
-            answer[0] = _fetch_zone(url, timeout_s)
-        except Exception:  # any failure means "not on GCP"; never raise to the caller
-            answer[0] = None
+    A non-positive or non-finite budget asks nothing. Never raises.
+    """
+    try:
+        budget_s = float(timeout_s)
+        if not math.isfinite(budget_s) or budget_s <= 0:
+            return None
+        host = os.environ.get(METADATA_HOST_ENV_VAR, "").strip() or DEFAULT_METADATA_HOST
+        url = f"http://{host}{path}"
+        answer: list[str | None] = [None]
 
-    # urllib's timeout bounds each socket operation, not DNS resolution or the total; a daemon
-    # thread joined with the budget bounds the whole call, and is left to die on its own.
-    worker = threading.Thread(target=ask, name="carbon-kfp-gcp-metadata", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
+        def ask() -> None:
+            try:
+                answer[0] = _fetch_zone(url, budget_s)
+            except Exception:  # any failure means "not on GCP"; never raise to the caller
+                answer[0] = None
+
+        # urllib's timeout bounds each socket operation, not DNS resolution or the total; a
+        # daemon thread joined with the budget bounds the whole call, and is left to die alone.
+        worker = threading.Thread(target=ask, name="carbon-kfp-gcp-metadata", daemon=True)
+        worker.start()
+        worker.join(budget_s)
+    except Exception:  # a bad argument or environment must not stop the user's training
+        return None
     return None if worker.is_alive() else answer[0]
-
-
-def _query_metadata_region(timeout_s: float) -> str | None:
-    answer = _query_metadata(METADATA_ZONE_PATH, timeout_s)
-    return None if answer is None else region_from_zone(answer)
 
 
 def detect_machine_type(*, timeout_s: float = 1.0) -> str | None:
@@ -165,13 +173,7 @@ def detect_machine_type(*, timeout_s: float = 1.0) -> str | None:
     The server answers ``projects/<number>/machineTypes/<type>``; an answer of another shape,
     no answer within ``timeout_s`` (total), or a non-positive budget gives ``None``. Never raises.
     """
-    try:
-        budget_s = float(timeout_s)
-        if not math.isfinite(budget_s) or budget_s <= 0:
-            return None
-        answer = _query_metadata(METADATA_MACHINE_TYPE_PATH, budget_s)
-    except Exception:  # a bad argument or environment must not stop the user's training
-        return None
+    answer = _query_metadata(METADATA_MACHINE_TYPE_PATH, timeout_s)
     match = _MACHINE_TYPE_RE.fullmatch((answer or "").strip())
     return match.group(1) if match else None
 
@@ -196,10 +198,8 @@ def detect_location(*, timeout_s: float = 1.0) -> CloudLocation | None:
             region = _region_from_env_value(name, os.environ.get(name, ""))
             if region is not None:
                 return CloudLocation("gcp", region, f"env:{name}")
-        budget_s = float(timeout_s)
-        if not math.isfinite(budget_s) or budget_s <= 0:
-            return None
-        region = _query_metadata_region(budget_s)
-    except Exception:  # a bad argument or environment must not stop the user's training
+    except Exception:  # a bad environment must not stop the user's training
         return None
+    zone = _query_metadata(METADATA_ZONE_PATH, timeout_s)
+    region = region_from_zone(zone) if zone is not None else None
     return CloudLocation("gcp", region, "gcp-metadata") if region is not None else None

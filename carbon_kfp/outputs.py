@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -73,76 +74,85 @@ def _fmt(value: object) -> str:
 
 
 _R = EmissionsRecord
-# (column, value) in CodeCarbon's order; units follow CodeCarbon (kg, kWh, W, s, GB).
-_CODECARBON_COLUMNS: tuple[tuple[str, Callable[[_R], object]], ...] = (
-    ("timestamp", lambda r: r.timestamp),
-    ("project_name", lambda r: r.project_name),
-    ("run_id", lambda r: r.run_id),
-    ("experiment_id", lambda r: r.experiment_id),
-    ("duration", lambda r: r.duration_s),
-    ("emissions", lambda r: r.emissions_kg),
-    ("emissions_rate", lambda r: r.emissions_kg / r.duration_s if r.duration_s > 0 else 0.0),
-    ("cpu_power", lambda r: r.cpu_power_w),
-    ("gpu_power", lambda r: r.gpu_power_w),
-    ("ram_power", lambda r: r.ram_power_w),
-    ("cpu_energy", lambda r: r.cpu_energy_kwh),
-    ("gpu_energy", lambda r: r.gpu_energy_kwh),
-    ("ram_energy", lambda r: r.ram_energy_kwh),
-    ("energy_consumed", lambda r: r.energy_kwh),
-    ("water_consumed", lambda r: 0.0),  # not estimated; CodeCarbon writes 0 without a WUE
-    ("country_name", lambda r: r.country_name),
-    ("country_iso_code", lambda r: r.country_iso_code),
-    ("region", lambda r: r.cloud_region),
-    ("cloud_provider", lambda r: r.cloud_provider),
-    ("cloud_region", lambda r: r.cloud_region),
-    ("os", lambda r: r.os),
-    ("python_version", lambda r: r.python_version),
-    ("codecarbon_version", lambda r: ""),  # not CodeCarbon: see tracker_version
-    ("cpu_count", lambda r: r.cpu_count),
-    ("cpu_model", lambda r: r.cpu_model),
-    ("gpu_count", lambda r: r.gpu_count),
-    ("gpu_model", lambda r: r.gpu_model),
-    ("longitude", lambda r: None),
-    ("latitude", lambda r: None),
-    ("ram_total_size", lambda r: r.ram_total_size_gib),
-    ("tracking_mode", lambda r: r.scope),
-    ("cpu_utilization_percent", lambda r: r.cpu_utilization_percent),
-    ("gpu_utilization_percent", lambda r: r.gpu_utilization_percent),
-    ("ram_utilization_percent", lambda r: r.ram_utilization_percent),
-    ("ram_used_gb", lambda r: r.ram_used_gib),  # GiB, as CodeCarbon writes it (bytes / 1024**3)
-    ("on_cloud", lambda r: "Y" if r.on_cloud else "N"),
-    ("pue", lambda r: r.pue),
-    ("wue", lambda r: 0.0),
+# (column, the record field it holds, how its cell is written). A column with a field is read
+# back into that field by load_csv_records, parsed by the field's type; a column without one is
+# derived or constant (written only). A writer of None writes the field's value as it is.
+_Column = tuple[str, str | None, Callable[[_R], object] | None]
+# In CodeCarbon's order; units follow CodeCarbon (kg, kWh, W, s, GB).
+_CODECARBON_COLUMNS: tuple[_Column, ...] = (
+    ("timestamp", "timestamp", None),
+    ("project_name", "project_name", None),
+    ("run_id", "run_id", None),
+    ("experiment_id", "experiment_id", None),
+    ("duration", "duration_s", None),
+    ("emissions", "emissions_kg", None),
+    ("emissions_rate", None, lambda r: r.emissions_kg / r.duration_s if r.duration_s > 0 else 0.0),
+    ("cpu_power", "cpu_power_w", None),
+    ("gpu_power", "gpu_power_w", None),
+    ("ram_power", "ram_power_w", None),
+    ("cpu_energy", "cpu_energy_kwh", None),
+    ("gpu_energy", "gpu_energy_kwh", None),
+    ("ram_energy", "ram_energy_kwh", None),
+    ("energy_consumed", "energy_kwh", None),
+    ("water_consumed", None, lambda r: 0.0),  # not estimated; CodeCarbon writes 0 without a WUE
+    ("country_name", "country_name", None),
+    ("country_iso_code", "country_iso_code", None),
+    ("region", None, lambda r: r.cloud_region),  # CodeCarbon's copy; read from cloud_region
+    ("cloud_provider", "cloud_provider", None),
+    ("cloud_region", "cloud_region", None),
+    ("os", "os", None),
+    ("python_version", "python_version", None),
+    ("codecarbon_version", None, lambda r: ""),  # not CodeCarbon: see tracker_version
+    ("cpu_count", "cpu_count", None),
+    ("cpu_model", "cpu_model", None),
+    ("gpu_count", "gpu_count", None),
+    ("gpu_model", "gpu_model", None),
+    ("longitude", None, lambda r: None),
+    ("latitude", None, lambda r: None),
+    ("ram_total_size", "ram_total_size_gib", None),
+    ("tracking_mode", "scope", None),
+    ("cpu_utilization_percent", "cpu_utilization_percent", None),
+    ("gpu_utilization_percent", "gpu_utilization_percent", None),
+    ("ram_utilization_percent", "ram_utilization_percent", None),
+    ("ram_used_gb", "ram_used_gib", None),  # GiB, as CodeCarbon writes it (bytes / 1024**3)
+    ("on_cloud", "on_cloud", lambda r: "Y" if r.on_cloud else "N"),
+    ("pue", "pue", None),
+    ("wue", None, lambda r: 0.0),
 )
-_OWN_COLUMNS: tuple[tuple[str, Callable[[_R], object]], ...] = (
-    ("cpu_method", lambda r: r.cpu_method),
-    ("gpu_method", lambda r: r.gpu_method),
-    ("ram_method", lambda r: r.ram_method),
-    ("intensity_source", lambda r: r.intensity_source),
-    ("intensity_year", lambda r: r.intensity_year),
-    ("carbon_intensity_g_per_kwh", lambda r: r.carbon_intensity_g_per_kwh),
-    ("pue_source", lambda r: r.pue_source),
-    ("emissions_low", lambda r: r.emissions_low_kg),
-    ("emissions_high", lambda r: r.emissions_high_kg),
-    ("status", lambda r: r.status),
-    ("tracker_version", lambda r: r.tracker_version),
-    ("task_name", lambda r: r.task_name),
-    ("pipeline_job", lambda r: r.pipeline_job),
-    ("pipeline_task", lambda r: r.pipeline_task),
-    ("node_rank", lambda r: r.node_rank),
-    ("node_owner", lambda r: r.node_owner),
-    ("epochs_completed", lambda r: r.epochs_completed),
-    ("predicted_emissions", lambda r: r.predicted_emissions_kg),
-    ("predicted_energy", lambda r: r.predicted_energy_kwh),
-    ("warnings", lambda r: " | ".join(r.warnings)),
+_OWN_COLUMNS: tuple[_Column, ...] = (
+    ("cpu_method", "cpu_method", None),
+    ("gpu_method", "gpu_method", None),
+    ("ram_method", "ram_method", None),
+    ("intensity_source", "intensity_source", None),
+    ("intensity_year", "intensity_year", None),
+    ("carbon_intensity_g_per_kwh", "carbon_intensity_g_per_kwh", None),
+    ("pue_source", "pue_source", None),
+    ("emissions_low", "emissions_low_kg", None),
+    ("emissions_high", "emissions_high_kg", None),
+    ("status", "status", None),
+    ("tracker_version", "tracker_version", None),
+    ("task_name", "task_name", None),
+    ("pipeline_job", "pipeline_job", None),
+    ("pipeline_task", "pipeline_task", None),
+    ("node_rank", "node_rank", None),
+    ("node_owner", "node_owner", None),
+    ("epochs_completed", "epochs_completed", None),
+    ("predicted_emissions", "predicted_emissions_kg", None),
+    ("predicted_energy", "predicted_energy_kwh", None),
+    ("warnings", "warnings", lambda r: " | ".join(r.warnings)),
 )
-CODECARBON_COLUMNS: tuple[str, ...] = tuple(name for name, _ in _CODECARBON_COLUMNS)
-CSV_COLUMNS: tuple[str, ...] = CODECARBON_COLUMNS + tuple(name for name, _ in _OWN_COLUMNS)
+_COLUMNS = _CODECARBON_COLUMNS + _OWN_COLUMNS
+CODECARBON_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in _CODECARBON_COLUMNS)
+CSV_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in _COLUMNS)
+
+
+def _cell(record: EmissionsRecord, field: str | None, write: Callable[[_R], object] | None) -> str:
+    return _fmt(write(record) if write is not None else getattr(record, field or ""))
 
 
 def csv_row(record: EmissionsRecord) -> list[str]:
     """The record as CSV cells in :data:`CSV_COLUMNS` order (``None`` -> empty cell)."""
-    return [_fmt(get(record)) for _, get in _CODECARBON_COLUMNS + _OWN_COLUMNS]
+    return [_cell(record, field, write) for _, field, write in _COLUMNS]
 
 
 _NEEDS_QUOTES = re.compile('[,"\r\n]')
@@ -331,60 +341,28 @@ def _csv_optional_number(text: str) -> float | int | str | None:
     return int(number) if number.is_integer() and "." not in text and "e" not in text else number
 
 
-# CSV column -> (record field, cell parser); record fields missing from the CSV take defaults.
-_CSV_FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
-    "timestamp": ("timestamp", str),
-    "project_name": ("project_name", str),
-    "run_id": ("run_id", str),
-    "experiment_id": ("experiment_id", str),
-    "duration": ("duration_s", _csv_optional_number),
-    "emissions": ("emissions_kg", _csv_optional_number),
-    "cpu_power": ("cpu_power_w", _csv_optional_number),
-    "gpu_power": ("gpu_power_w", _csv_optional_number),
-    "ram_power": ("ram_power_w", _csv_optional_number),
-    "cpu_energy": ("cpu_energy_kwh", _csv_optional_number),
-    "gpu_energy": ("gpu_energy_kwh", _csv_optional_number),
-    "ram_energy": ("ram_energy_kwh", _csv_optional_number),
-    "energy_consumed": ("energy_kwh", _csv_optional_number),
-    "country_name": ("country_name", str),
-    "country_iso_code": ("country_iso_code", str),
-    "cloud_provider": ("cloud_provider", str),
-    "cloud_region": ("cloud_region", str),
-    "os": ("os", str),
-    "python_version": ("python_version", str),
-    "cpu_count": ("cpu_count", _csv_optional_number),
-    "cpu_model": ("cpu_model", str),
-    "gpu_count": ("gpu_count", _csv_optional_number),
-    "gpu_model": ("gpu_model", str),
-    "ram_total_size": ("ram_total_size_gib", _csv_optional_number),
-    "tracking_mode": ("scope", str),
-    "cpu_utilization_percent": ("cpu_utilization_percent", _csv_optional_number),
-    "gpu_utilization_percent": ("gpu_utilization_percent", _csv_optional_number),
-    "ram_utilization_percent": ("ram_utilization_percent", _csv_optional_number),
-    "ram_used_gb": ("ram_used_gib", _csv_optional_number),
-    "on_cloud": ("on_cloud", _csv_bool),
-    "pue": ("pue", _csv_optional_number),
-    "cpu_method": ("cpu_method", str),
-    "gpu_method": ("gpu_method", str),
-    "ram_method": ("ram_method", str),
-    "intensity_source": ("intensity_source", str),
-    "intensity_year": ("intensity_year", _csv_optional_number),
-    "carbon_intensity_g_per_kwh": ("carbon_intensity_g_per_kwh", _csv_optional_number),
-    "pue_source": ("pue_source", str),
-    "emissions_low": ("emissions_low_kg", _csv_optional_number),
-    "emissions_high": ("emissions_high_kg", _csv_optional_number),
-    "status": ("status", str),
-    "tracker_version": ("tracker_version", str),
-    "task_name": ("task_name", str),
-    "pipeline_job": ("pipeline_job", str),
-    "pipeline_task": ("pipeline_task", str),
-    "node_rank": ("node_rank", _csv_optional_number),
-    "node_owner": ("node_owner", _csv_bool),
-    "epochs_completed": ("epochs_completed", _csv_optional_number),
-    "predicted_emissions": ("predicted_emissions_kg", _csv_optional_number),
-    "predicted_energy": ("predicted_energy_kwh", _csv_optional_number),
-    "warnings": ("warnings", lambda text: [part for part in text.split(" | ") if part]),
+def _csv_strings(text: str) -> list[str]:
+    return [part for part in text.split(" | ") if part]
+
+
+# Cell parser per record field annotation (as parse_record knows them); numbers otherwise.
+_CSV_PARSERS: dict[str, Callable[[str], object]] = {
+    "str": str,
+    "Status": str,
+    "bool": _csv_bool,
+    "tuple[str, ...]": _csv_strings,
 }
+
+
+@functools.lru_cache(maxsize=1)
+def _csv_fields() -> dict[str, tuple[str, Callable[[str], object]]]:
+    """CSV column -> (record field, cell parser), for the columns that hold a field."""
+    types = {f.name: str(f.type) for f in dataclasses.fields(EmissionsRecord)}
+    return {
+        column: (field, _CSV_PARSERS.get(types[field], _csv_optional_number))
+        for column, field, _ in _COLUMNS
+        if field is not None
+    }
 
 
 def load_csv_records(path: Path) -> list[EmissionsRecord]:
@@ -406,7 +384,8 @@ def load_csv_records(path: Path) -> list[EmissionsRecord]:
     import io
 
     reader = csv.DictReader(io.StringIO(read_utf8(path), newline=""))
-    missing = [column for column in _CSV_FIELDS if column not in (reader.fieldnames or ())]
+    csv_fields = _csv_fields()
+    missing = [column for column in csv_fields if column not in (reader.fieldnames or ())]
     if missing:
         raise ValueError(
             f"{path}: not a carbon-kfp emissions.csv: column(s) {', '.join(missing)} missing"
@@ -414,7 +393,7 @@ def load_csv_records(path: Path) -> list[EmissionsRecord]:
     runs: dict[str, EmissionsRecord] = {}
     tasks: dict[tuple[str, str], EmissionsRecord] = {}
     for row in reader:
-        data = {field: parse(row[column] or "") for column, (field, parse) in _CSV_FIELDS.items()}
+        data = {field: parse(row[column] or "") for column, (field, parse) in csv_fields.items()}
         data["intensity_lifecycle"] = False  # not a CSV column; only labels the intensity
         try:
             record = parse_record(data)

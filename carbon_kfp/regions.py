@@ -18,15 +18,17 @@ and say so.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 from carbon_kfp.errors import ConfigError, close_matches
+from carbon_kfp.location import CLOUD_PROVIDERS
 from carbon_kfp.tables import read_rows
 
 ACCELERATOR_REGIONS_PATH = "compiled/accelerator_regions.csv"
 PIPELINES_REGIONS_PATH = "vertex-ai/pipelines_regions.csv"
 DEFAULT_SERVICE = "vertex-pipelines"
-PROVIDERS = ("gcp", "aws", "azure")
+PROVIDERS = CLOUD_PROVIDERS
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,6 @@ class Ranking:
     baseline: RegionEmissions | None
     baseline_is_run: bool
     candidates: str
-
-    def greener(self, count: int) -> tuple[RegionEmissions, ...]:
-        """Up to ``count`` regions with less emissions than the baseline, greenest first."""
-        if self.baseline is None:
-            return ()
-        return tuple(r for r in self.regions if r.emissions_kg < self.baseline.emissions_kg)[:count]
 
 
 @functools.lru_cache(maxsize=1)
@@ -187,14 +183,11 @@ def rank_regions(
         ConfigError: a negative or non-finite energy, an unknown provider, service, accelerator
             or run region, or a year without data (the message lists the available years).
     """
-    import math
-
     from carbon_kfp.intensity import resolve_intensity
     from carbon_kfp.pue import resolve_pue
 
-    if not isinstance(it_energy_kwh, (int, float)) or not math.isfinite(it_energy_kwh):
-        raise ConfigError(f"energy {it_energy_kwh!r} kWh; expected a finite number >= 0")
-    if it_energy_kwh < 0:
+    finite = isinstance(it_energy_kwh, (int, float)) and math.isfinite(it_energy_kwh)
+    if not finite or it_energy_kwh < 0:
         raise ConfigError(f"energy {it_energy_kwh!r} kWh; expected a finite number >= 0")
     check_year(provider, year)
     regions, candidates = candidate_regions(provider, service, accelerator)

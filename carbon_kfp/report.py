@@ -25,13 +25,14 @@ as the Vertex AI console render inline HTML.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carbon_kfp.record import DEVICES, EmissionsRecord
 from carbon_kfp.units import (
@@ -42,6 +43,9 @@ from carbon_kfp.units import (
     format_power,
     plural,
 )
+
+if TYPE_CHECKING:
+    from carbon_kfp.regions import RegionEmissions
 
 #: Record fields summed into pipeline totals (also the keys of the totals in the Metrics dict).
 TOTAL_KEYS: tuple[str, ...] = (
@@ -95,7 +99,7 @@ class Step:
 
     def device_energy_kwh(self) -> tuple[float, float, float, float]:
         """CPU, GPU, RAM and PUE-overhead energy. Units: kWh; they sum to ``energy_kwh``."""
-        cpu, gpu, ram = (self.value(f"{d}_energy_kwh") for d in ("cpu", "gpu", "ram"))
+        cpu, gpu, ram = (self.value(f"{device}_energy_kwh") for device in DEVICES)
         overhead = max(0.0, self.value("energy_kwh") - cpu - gpu - ram)
         return cpu, gpu, ram, overhead
 
@@ -116,6 +120,17 @@ def default_step_name(path: Path) -> str:
     return path.stem
 
 
+def _unique(base: str, used: set[str], suffix: str) -> str:
+    """``base``, else ``base`` + ``suffix`` with 2, 3, ... until unused; the result is marked
+    used. Also steers clear of a given name that looks like a repeat (``"a #2"``)."""
+    unique, count = base, 1
+    while unique in used:
+        count += 1
+        unique = f"{base}{suffix}{count}"
+    used.add(unique)
+    return unique
+
+
 def build_steps(
     named_records: Iterable[tuple[str, EmissionsRecord]], current_job: str = ""
 ) -> tuple[Step, ...]:
@@ -126,22 +141,24 @@ def build_steps(
     without a job name counts as this run's.
     """
     used: set[str] = set()
-    steps = []
-    for name, record in named_records:
-        base = unique = name.strip() or "step"
-        count = 1
-        while unique in used:  # also steers clear of a given name that looks like "a #2"
-            count += 1
-            unique = f"{base} #{count}"
-        used.add(unique)
-        cached = bool(current_job) and record.pipeline_job not in ("", current_job)
-        steps.append(Step(unique, record, cached))
-    return tuple(steps)
+    return tuple(
+        Step(
+            _unique(name.strip() or "step", used, " #"),
+            record,
+            cached=bool(current_job) and record.pipeline_job not in ("", current_job),
+        )
+        for name, record in named_records
+    )
+
+
+def _measured(steps: Iterable[Step]) -> list[Step]:
+    """The steps measured in this run (not served from the cache)."""
+    return [step for step in steps if not step.cached]
 
 
 def totals(steps: Iterable[Step]) -> dict[str, float]:
     """Sums of :data:`TOTAL_KEYS` over the steps measured in this run (cached ones excluded)."""
-    measured = [step for step in steps if not step.cached]
+    measured = _measured(steps)
     return {key: math.fsum(step.value(key) for step in measured) for key in TOTAL_KEYS}
 
 
@@ -183,33 +200,27 @@ def report_metrics(steps: Iterable[Step]) -> dict[str, float]:
     """
     steps = tuple(steps)
     metrics = totals(steps)
-    cached_count = sum(step.cached for step in steps)
-    metrics["steps"] = float(len(steps) - cached_count)
-    metrics["cached_steps"] = float(cached_count)
+    measured_count = len(_measured(steps))
+    metrics["steps"] = float(measured_count)
+    metrics["cached_steps"] = float(len(steps) - measured_count)
     metrics |= {f"avoided_{key}": value for key, value in avoided(steps).items()}
     if metrics["energy_kwh"] > 0:
         metrics["carbon_intensity_g_per_kwh"] = (
             metrics["emissions_kg"] * 1000.0 / metrics["energy_kwh"]
         )
-    device_kwh = sum(metrics[f"{d}_energy_kwh"] for d in ("cpu", "gpu", "ram"))
+    device_kwh = sum(metrics[f"{device}_energy_kwh"] for device in DEVICES)
     if device_kwh > 0:
         metrics["pue"] = metrics["energy_kwh"] / device_kwh
     metrics["co2_g"] = metrics["emissions_kg"] * 1000.0
     metrics["energy_wh"] = metrics["energy_kwh"] * 1000.0
     embodied, unknown = _embodied_totals(steps)
-    if unknown < metrics["steps"]:
+    if unknown < measured_count:
         metrics |= embodied
         metrics["embodied_g"] = embodied["embodied_kg"] * 1000.0
     metrics["embodied_unknown_steps"] = float(unknown)
     used: set[str] = set(metrics)
     for name, share in emissions_shares(steps).items():
-        key = base = SHARE_PREFIX + metric_key(name)
-        count = 1
-        while key in used:
-            count += 1
-            key = f"{base}_{count}"
-        used.add(key)
-        metrics[key] = share
+        metrics[_unique(SHARE_PREFIX + metric_key(name), used, "_")] = share
     return {key: value for key, value in metrics.items() if math.isfinite(value)}
 
 
@@ -217,28 +228,24 @@ def report_metrics(steps: Iterable[Step]) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class Alternative:
-    """A region where this run's operational emissions would be lower.
+class Advice:
+    """Greener regions for a run and what they are based on (for a footnote).
 
-    Attributes:
-        region: e.g. ``"europe-west1"`` (with its provider, ``"gcp"``).
-        emissions_kg: the run's operational emissions there. Units: kg CO2eq.
-        factor: ``emissions_kg`` over this run's operational emissions.
+    ``alternatives`` are :func:`carbon_kfp.regions.rank_regions` entries whose ``factor`` is
+    their emissions over this run's operational emissions (not over a ranking baseline).
     """
 
-    provider: str
-    region: str
-    intensity_g_per_kwh: float
-    emissions_kg: float
-    factor: float
-
-
-@dataclass(frozen=True)
-class Advice:
-    """Greener regions for a run and what they are based on (for a footnote)."""
-
-    alternatives: tuple[Alternative, ...]
+    alternatives: tuple[RegionEmissions, ...]
     basis: str
+
+
+def run_energy(steps: Iterable[Step]) -> tuple[float, EmissionsRecord | None]:
+    """This run's device energy (CPU + GPU + RAM before PUE; kWh) over its measured steps, and
+    the record of the step that used the most energy (``None`` when no step was measured)."""
+    measured = _measured(steps)
+    device_kwh = math.fsum(sum(step.device_energy_kwh()[:3]) for step in measured)
+    main = max(measured, key=lambda step: step.value("energy_kwh"), default=None)
+    return device_kwh, main.record if main else None
 
 
 def greener_regions(steps: Iterable[Step], count: int = 5) -> Advice | None:
@@ -248,16 +255,16 @@ def greener_regions(steps: Iterable[Step], count: int = 5) -> Advice | None:
     (:func:`carbon_kfp.regions.rank_regions`) among the regions offering Vertex AI Pipelines, for
     the provider, region and data year of the step that used the most energy (GCP, newest year
     when it ran off-cloud). ``None`` when nothing ran or the run's region cannot be ranked.
+    Reads the packaged intensity and region tables (cached).
     """
     from carbon_kfp.errors import ConfigError
     from carbon_kfp.regions import rank_regions
 
-    measured = [step for step in steps if not step.cached]
-    device_kwh = math.fsum(sum(step.device_energy_kwh()[:3]) for step in measured)
-    run_kg = math.fsum(step.value("emissions_kg") for step in measured)
-    if not measured or device_kwh <= 0 or run_kg <= 0:
+    steps = tuple(steps)
+    device_kwh, main = run_energy(steps)
+    run_kg = totals(steps)["emissions_kg"]
+    if main is None or device_kwh <= 0 or run_kg <= 0:
         return None
-    main = max(measured, key=lambda step: step.value("energy_kwh")).record
     provider = main.cloud_provider or "gcp"
     year = (
         main.intensity_year if provider == "gcp" and main.intensity_source == "gcp-region" else None
@@ -267,18 +274,13 @@ def greener_regions(steps: Iterable[Step], count: int = 5) -> Advice | None:
     except ConfigError:
         return None
     options = tuple(
-        Alternative(
-            r.provider, r.region, r.intensity_g_per_kwh, r.emissions_kg, r.emissions_kg / run_kg
-        )
+        dataclasses.replace(r, factor=r.emissions_kg / run_kg)
         for r in ranking.regions
         if r.emissions_kg < run_kg
     )[:count]
-    year_text = (
-        f"{ranking.regions[0].intensity_year} "
-        if ranking.regions and ranking.regions[0].intensity_year
-        else ""
-    )
-    source = ranking.regions[0].intensity_source if ranking.regions else ""
+    first = ranking.regions[0] if ranking.regions else None
+    year_text = f"{first.intensity_year} " if first and first.intensity_year else ""
+    source = first.intensity_source if first else ""
     basis = (
         f"{provider} {year_text}grid intensity ({source}) x {provider} PUE, same device energy; "
         f"candidates: {ranking.candidates}"
@@ -289,8 +291,9 @@ def greener_regions(steps: Iterable[Step], count: int = 5) -> Advice | None:
 # -- text -------------------------------------------------------------------------------------
 
 
-def _co2_range(step_or_total: Mapping[str, float]) -> str:
-    return format_co2_range(step_or_total["emissions_low_kg"], step_or_total["emissions_high_kg"])
+def _co2_range(values: Mapping[str, float]) -> str:
+    """The range of a step's or the total's emissions (``emissions_low_kg``, ``_high_kg``)."""
+    return format_co2_range(values["emissions_low_kg"], values["emissions_high_kg"])
 
 
 def _embodied_text(low_kg: float | None, kg: float | None, high_kg: float | None) -> str:
@@ -316,10 +319,6 @@ def _intensity(record: EmissionsRecord) -> str:
     )
 
 
-def _step_values(step: Step) -> dict[str, float]:
-    return {key: step.value(key) for key in TOTAL_KEYS}
-
-
 #: Columns of the main table: short values, so it reads at 800 px and in a terminal.
 _COLUMNS = ("Step", "CO2", "CO2 range", "Embodied", "Energy", "Share", "Duration")
 _TEXT_COLUMNS = (0,)  # indexes of _COLUMNS that hold text; the others are numbers
@@ -338,7 +337,7 @@ def _row(step: Step, share: float) -> tuple[str, ...]:
     return (
         f"{step.name} (cached)" if step.cached else step.name,
         format_co2(step.value("emissions_kg")),
-        _co2_range(_step_values(step)),
+        format_co2_range(step.value("emissions_low_kg"), step.value("emissions_high_kg")),
         _embodied_text(record.embodied_low_kg, record.embodied_kg, record.embodied_high_kg),
         format_energy(step.value("energy_kwh")),
         f"{share:.1%}",
@@ -360,7 +359,7 @@ def _detail_row(step: Step) -> tuple[str, ...]:
 
 def _embodied_totals(steps: Iterable[Step]) -> tuple[dict[str, float], int]:
     """Sums of the known embodied figures of this run's steps, and how many steps are unknown."""
-    measured = [step for step in steps if not step.cached]
+    measured = _measured(steps)
     known = [step.record for step in measured if step.record.embodied_kg is not None]
     sums = {
         key: math.fsum(_number(getattr(record, key)) for record in known)
@@ -372,7 +371,7 @@ def _embodied_totals(steps: Iterable[Step]) -> tuple[dict[str, float], int]:
 def _total_row(steps: tuple[Step, ...]) -> tuple[str, ...]:
     total = totals(steps)
     embodied, unknown = _embodied_totals(steps)
-    measured = _measured_count(steps)
+    measured = len(_measured(steps))
     embodied_text = (
         "unknown"
         if unknown == measured
@@ -392,20 +391,17 @@ def _total_row(steps: tuple[Step, ...]) -> tuple[str, ...]:
     )
 
 
-def _measured_count(steps: tuple[Step, ...]) -> int:
-    return sum(not step.cached for step in steps)
-
-
 def _summary_line(steps: tuple[Step, ...]) -> str:
     total = totals(steps)
-    cached = sum(step.cached for step in steps)
+    measured = len(_measured(steps))
+    cached = len(steps) - measured
     line = (
-        f"{plural(len(steps) - cached, 'step')}: {format_co2(total['emissions_kg'])} CO2eq "
+        f"{plural(measured, 'step')}: {format_co2(total['emissions_kg'])} CO2eq "
         f"({_co2_range(total)}), {format_energy(total['energy_kwh'])}, "
         f"{format_duration(total['duration_s'])} of compute."
     )
     embodied, unknown = _embodied_totals(steps)
-    if unknown < len(steps) - cached:
+    if unknown < measured:
         line += (
             f" Embodied (hardware manufacturing, reported separately, not in the CO2 total): "
             f"{format_co2(embodied['embodied_kg'])}"
@@ -431,7 +427,7 @@ def _step_warnings(steps: Iterable[Step]) -> list[tuple[str, str]]:
     return [(step.name, message) for step in steps for message in step.record.warnings]
 
 
-def _alternative_row(option: Alternative) -> tuple[str, ...]:
+def _alternative_row(option: RegionEmissions) -> tuple[str, ...]:
     return (
         option.region,
         f"{option.intensity_g_per_kwh:.4g} g/kWh",
@@ -443,7 +439,12 @@ def _alternative_row(option: Alternative) -> tuple[str, ...]:
 _ALTERNATIVE_COLUMNS = ("Region", "Grid intensity", "CO2 for this run", "vs this run")
 
 
-def _text_table(rows: list[tuple[str, ...]], numeric: set[int]) -> list[str]:
+def text_table(
+    rows: Sequence[tuple[str, ...]], numeric: set[int], *, total: bool = False
+) -> list[str]:
+    """Lines of a plain-text table: ``rows[0]`` is the header, underlined by a rule; columns
+    in ``numeric`` are right-aligned, the others left-aligned. With ``total``, the last row is
+    a total, set off by a second rule."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
 
     def render(row: tuple[str, ...]) -> str:
@@ -454,7 +455,10 @@ def _text_table(rows: list[tuple[str, ...]], numeric: set[int]) -> list[str]:
         return "  ".join(cells).rstrip()
 
     rule = "  ".join("-" * width for width in widths)
-    return [render(rows[0]), rule, *(render(row) for row in rows[1:])]
+    lines = [render(rows[0]), rule, *(render(row) for row in rows[1:])]
+    if total:
+        lines.insert(len(lines) - 1, rule)
+    return lines
 
 
 def render_text(steps: Iterable[Step], advice: Advice | None = None) -> str:
@@ -463,13 +467,11 @@ def render_text(steps: Iterable[Step], advice: Advice | None = None) -> str:
     shares = emissions_shares(steps)
     numeric = set(range(1, len(_COLUMNS)))
     rows = [_COLUMNS, *(_row(step, shares[step.name]) for step in steps), _total_row(steps)]
-    lines = _text_table(rows, numeric)
-    lines.insert(len(lines) - 1, lines[1])
-    lines += ["", _summary_line(steps)]
+    lines = [*text_table(rows, numeric, total=True), "", _summary_line(steps)]
     if advice is not None and advice.alternatives:
         lines += ["", "Greener regions for this run:"]
         table = [_ALTERNATIVE_COLUMNS, *map(_alternative_row, advice.alternatives)]
-        lines += ["  " + line for line in _text_table(table, {1, 2, 3})]
+        lines += ["  " + line for line in text_table(table, {1, 2, 3})]
         lines.append(f"  ({advice.basis})")
     return "\n".join(lines) + "\n"
 

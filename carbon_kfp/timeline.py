@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from carbon_kfp.record import DEVICES, Snapshot
@@ -110,7 +110,7 @@ class PowerTimeline:
         if self._open_has_data:
             ends.append(self._open_end_s)
             joules.append(tuple(self._open_j))
-        starts = [self._anchor_s, *ends[:-1]]
+        starts = [self._anchor_s, *ends][: len(ends)]
         anchor_s = self._anchor_s
         columns: dict[str, tuple[float, ...]] = {"t_s": tuple(round(t - anchor_s, 3) for t in ends)}
         for index, device in enumerate(DEVICES):
@@ -121,11 +121,24 @@ class PowerTimeline:
         return columns
 
     def latest_power_w(self) -> dict[str, float]:
-        """Mean power per device over the newest bucket (the open one if it has data). Units: W."""
-        columns = self.points()
-        if not columns["t_s"]:
+        """Mean power per device over the newest bucket (the open one if it has data). Units: W.
+
+        O(1): the tracker asks on every sample while a heartbeat is on. Rounded like
+        :meth:`points`; 0 W per device before the first bucket.
+        """
+        joules: Sequence[float]
+        if self._open_has_data:
+            start_s, end_s, joules = self._open_start_s, self._open_end_s, self._open_j
+        elif self._ends_s:
+            start_s = self._ends_s[-2] if len(self._ends_s) > 1 else self._anchor_s
+            end_s, joules = self._ends_s[-1], self._joules[-1]
+        else:
             return {device: 0.0 for device in DEVICES}
-        return {device: columns[f"{device}_w"][-1] for device in DEVICES}
+        span_s = end_s - start_s
+        return {
+            device: round(joules[index] / span_s, 3) if span_s > 0 else 0.0
+            for index, device in enumerate(DEVICES)
+        }
 
 
 class Heartbeat:
@@ -161,8 +174,9 @@ class Heartbeat:
             return False
         from carbon_kfp.units import format_duration, format_power
 
-        while self._next_s <= elapsed_s:
-            self._next_s += self._interval_s
+        # The next multiple of the interval after now, in O(1) whatever the gap (a loop adding
+        # a tiny interval to a large time would never catch up).
+        self._next_s = (math.floor(elapsed_s / self._interval_s) + 1) * self._interval_s
         parts = ", ".join(
             f"{device} {format_power(power_w.get(device, 0.0))}" for device in DEVICES
         )

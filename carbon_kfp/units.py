@@ -10,26 +10,21 @@ from __future__ import annotations
 import math
 
 # (unit, size of the unit in the base unit), smallest first.
-_MASS_UNITS_G: tuple[tuple[str, float], ...] = (
-    ("mg", 1e-3),
-    ("g", 1.0),
-    ("kg", 1e3),
-    ("t", 1e6),
-)
-_ENERGY_UNITS_WH: tuple[tuple[str, float], ...] = (
-    ("mWh", 1e-3),
-    ("Wh", 1.0),
-    ("kWh", 1e3),
-    ("MWh", 1e6),
-)
+_Units = tuple[tuple[str, float], ...]
+_MASS_UNITS_G: _Units = (("mg", 1e-3), ("g", 1.0), ("kg", 1e3), ("t", 1e6))
+_ENERGY_UNITS_WH: _Units = (("mWh", 1e-3), ("Wh", 1.0), ("kWh", 1e3), ("MWh", 1e6))
+_POWER_UNITS_W: _Units = (("W", 1.0), ("kW", 1e3))
 
 
-def _pick_unit(value: float, units: tuple[tuple[str, float], ...]) -> tuple[str, float]:
-    """The largest unit in which ``|value|`` is at least 1 (the smallest for tiny values)."""
-    magnitude = abs(value)
-    chosen = units[0]
-    for unit in units:
-        if magnitude >= unit[1]:
+def _pick_unit(value: float, units: _Units) -> str:
+    """The largest unit in which ``|value|`` is at least 1 (the smallest for tiny values).
+
+    Decided on the value rounded to three significant digits, as shown: 999.99 g is "1 kg".
+    """
+    magnitude = abs(float(f"{value:.3g}"))
+    chosen = units[0][0]
+    for unit, size in units:
+        if magnitude >= size:
             chosen = unit
     return chosen
 
@@ -46,16 +41,23 @@ def _significant(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _scaled(value: float, units: tuple[tuple[str, float], ...], unit: str | None) -> str:
+def _number_in(value: float, units: _Units, unit: str) -> str:
+    """``value`` (in the base unit) as a number of ``unit``; ``"n/a"`` when not finite.
+
+    Raises:
+        ValueError: ``unit`` is not one of ``units``.
+    """
+    sizes = dict(units)
+    if unit not in sizes:
+        raise ValueError(f"unit={unit!r}; expected one of {', '.join(sizes)}")
+    return _significant(value / sizes[unit]) if math.isfinite(value) else "n/a"
+
+
+def _scaled(value: float, units: _Units, unit: str | None = None) -> str:
     if not math.isfinite(value):
         return "n/a"
-    name, size = next(u for u in units if u[0] == unit) if unit else _pick_unit(value, units)
-    return f"{_significant(value / size)} {name}"
-
-
-def co2_unit(kg: float) -> str:
-    """The unit :func:`format_co2` picks for ``kg`` (``"mg"``, ``"g"``, ``"kg"`` or ``"t"``)."""
-    return _pick_unit(kg * 1000.0, _MASS_UNITS_G)[0]
+    unit = unit or _pick_unit(value, units)
+    return f"{_number_in(value, units, unit)} {unit}"
 
 
 def format_co2(kg: float, unit: str | None = None) -> str:
@@ -64,27 +66,28 @@ def format_co2(kg: float, unit: str | None = None) -> str:
     Args:
         kg: mass in kg CO2eq; NaN or infinity gives ``"n/a"``.
         unit: force ``"mg"``, ``"g"``, ``"kg"`` or ``"t"`` (e.g. the unit of a range's upper end).
+
+    Raises:
+        ValueError: another ``unit``.
     """
     return _scaled(kg * 1000.0, _MASS_UNITS_G, unit)
 
 
 def format_co2_range(low_kg: float, high_kg: float) -> str:
     """``"1.1-1.6 g"``: both ends in the unit of the upper end (``low_kg <= high_kg``)."""
-    unit = co2_unit(max(low_kg, high_kg))
-    low = format_co2(low_kg, unit).rsplit(" ", 1)[0]
+    unit = _pick_unit(max(low_kg, high_kg) * 1000.0, _MASS_UNITS_G)
+    low = _number_in(low_kg * 1000.0, _MASS_UNITS_G, unit)
     return f"{low}-{format_co2(high_kg, unit)}"
 
 
 def format_energy(kwh: float) -> str:
     """An energy given in kWh, as ``"3.2 mWh"``, ``"450 Wh"`` or ``"1.5 kWh"``."""
-    return _scaled(kwh * 1000.0, _ENERGY_UNITS_WH, None)
+    return _scaled(kwh * 1000.0, _ENERGY_UNITS_WH)
 
 
 def format_power(w: float) -> str:
     """A power in W with three significant digits, ``"35.2 W"`` (``"1.2 kW"`` from 1,000 W)."""
-    if not math.isfinite(w):
-        return "n/a"
-    return f"{_significant(w / 1000.0)} kW" if abs(w) >= 1000 else f"{_significant(w)} W"
+    return _scaled(w, _POWER_UNITS_W)
 
 
 def format_duration(seconds: float) -> str:

@@ -28,6 +28,7 @@ from carbon_kfp.outputs import (
     csv_row,
     encodable,
     encodable_record,
+    load_csv_records,
     write_record_json,
     write_text_atomic,
 )
@@ -363,3 +364,42 @@ def test_soak_eight_writers_with_short_writes_leave_only_whole_rows(tmp_path: Pa
     assert len(rows) == 1 + written
     assert {len(row) for row in rows} == {len(CSV_COLUMNS)}
     assert len(pd.read_csv(path)) == written
+
+
+def test_every_column_with_a_field_reads_back_into_it(tmp_path: Path) -> None:
+    """One column table drives the writer and the reader: what a row holds, it gives back."""
+    record = dataclasses.replace(
+        make_record(task_name="fit"),
+        pipeline_job="job-1",
+        node_rank=2,
+        epochs_completed=3,
+        intensity_year=2024,
+        predicted_emissions_kg=0.5,
+        warnings=("a, b", 'quoted "c"'),
+    )
+    path = append_csv(record, tmp_path / "emissions.csv")
+    (loaded,) = load_csv_records(path)
+    not_in_csv = {
+        "intensity_lifecycle",
+        "epochs_planned",
+        "comparisons_kg",
+        "machine_type",
+        "embodied_kg",
+        "embodied_low_kg",
+        "embodied_high_kg",
+        "embodied_method",
+        "power_timeline",
+    }
+    for field in dataclasses.fields(record):
+        if field.name not in not_in_csv:
+            want, got = getattr(record, field.name), getattr(loaded, field.name)
+            assert got == (pytest.approx(want) if isinstance(want, float) else want), field.name
+    assert loaded.on_cloud is record.on_cloud and loaded.node_owner is record.node_owner
+
+
+def test_a_csv_without_a_column_this_package_writes_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "emissions.csv"
+    columns = [column for column in CSV_COLUMNS if column != "cpu_method"]
+    path.write_text(",".join(columns) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"emissions.csv: .*column\(s\) cpu_method missing"):
+        load_csv_records(path)

@@ -18,11 +18,15 @@ from carbon_kfp.report import (
     TOTAL_KEYS,
     build_steps,
     default_step_name,
+    greener_regions,
     metric_key,
     render_html,
     render_markdown,
+    render_text,
     report_metrics,
+    run_energy,
     step_name,
+    text_table,
     totals,
 )
 from tests.records import make_record
@@ -230,3 +234,67 @@ def test_item16_report_on_a_non_utf8_file_names_file_and_encoding(
         f"carbon-kfp report: error: {path}: holds NUL bytes" in err
     )
     assert problem in err
+
+
+def in_region(region: str, **kwargs: object) -> EmissionsRecord:
+    return dataclasses.replace(
+        make_record(**kwargs),  # type: ignore[arg-type]
+        cloud_provider="gcp",
+        cloud_region=region,
+        intensity_source="gcp-region",
+        intensity_year=2024,
+    )
+
+
+@pytest.mark.filterwarnings("ignore::carbon_kfp.errors.CarbonKfpWarning")
+def test_greener_regions_reprice_the_run_device_energy_against_its_own_emissions() -> None:
+    steps = build_steps(
+        [("small", in_region("asia-south1", cpu_j=1e5)), ("big", in_region("asia-south1"))]
+    )
+    device_kwh, main = run_energy(steps)
+    assert device_kwh == pytest.approx((1e5 + 3.6e6) / 3.6e6)
+    assert main is steps[1].record  # the step that used the most energy sets the basis
+    advice = greener_regions(steps)
+    assert advice is not None and 1 <= len(advice.alternatives) <= 5
+    run_kg = totals(steps)["emissions_kg"]
+    kgs = [option.emissions_kg for option in advice.alternatives]
+    assert kgs == sorted(kgs) and all(kg < run_kg for kg in kgs)
+    for option in advice.alternatives:
+        assert option.factor == pytest.approx(option.emissions_kg / run_kg)
+        assert option.emissions_kg == pytest.approx(
+            device_kwh * option.pue * option.intensity_g_per_kwh / 1000.0
+        )
+    assert advice.basis.startswith("gcp 2024 grid intensity (gcp-region) x gcp PUE")
+    assert len(greener_regions(steps, count=2).alternatives) == 2  # type: ignore[union-attr]
+
+
+def test_no_greener_regions_without_measured_energy() -> None:
+    assert greener_regions(()) is None
+    assert greener_regions(build_steps([("idle", in_region("asia-south1", cpu_j=0.0))])) is None
+    cached = build_steps([("old", dataclasses.replace(in_region("x"), pipeline_job="a"))], "b")
+    assert greener_regions(cached) is None
+    assert run_energy(cached) == (0.0, None)
+
+
+def test_text_table_aligns_columns_and_sets_off_the_total() -> None:
+    rows = [("name", "kg"), ("a", "1.5"), ("long name", "10"), ("Total", "11.5")]
+    assert text_table(rows, {1}, total=True) == [
+        "name         kg",
+        "---------  ----",
+        "a           1.5",
+        "long name    10",
+        "---------  ----",
+        "Total      11.5",
+    ]
+    assert len(text_table(rows, {1})) == 5
+
+
+@pytest.mark.filterwarnings("ignore::carbon_kfp.errors.CarbonKfpWarning")
+def test_text_report_has_the_steps_a_total_and_greener_regions() -> None:
+    steps = build_steps([("train", in_region("asia-south1")), ("eval", in_region("asia-south1"))])
+    lines = render_text(steps, greener_regions(steps)).splitlines()
+    header = ("Step", "CO2", "CO2 range", "Embodied", "Energy", "Share", "Duration")
+    assert re.split(r"\s{2,}", lines[0]) == list(header)
+    assert lines[2].startswith("train ") and lines[3].startswith("eval ")
+    assert set(lines[4]) == {"-", " "} and lines[5].startswith("Total (2 steps)")
+    assert "Greener regions for this run:" in lines

@@ -75,10 +75,49 @@ def test_ten_minute_run_at_100_ms_stays_bounded_in_points_and_memory() -> None:
     assert timeline.points()["t_s"][-1] == pytest.approx((samples - 1) * 0.1)
 
 
+@given(st.lists(st.floats(0.0, 500.0), min_size=0, max_size=60), st.sampled_from([2, 4, 8]))
+def test_latest_power_is_the_newest_point(powers_w: list[float], max_points: int) -> None:
+    timeline = PowerTimeline(max_points=max_points)
+    assert timeline.latest_power_w() == {"cpu": 0.0, "gpu": 0.0, "ram": 0.0}
+    timeline.add(snapshot(0.0, 0.0))
+    energy_j = 0.0
+    for i, power_w in enumerate(powers_w, start=1):
+        energy_j += power_w * 0.5
+        timeline.add(snapshot(i * 0.5, energy_j, ram_j=2.0 * i))
+        points = timeline.points()
+        latest = {device: points[f"{device}_w"][-1] for device in ("cpu", "gpu", "ram")}
+        assert timeline.latest_power_w() == latest
+
+
+def test_latest_power_costs_the_same_however_many_buckets() -> None:
+    """The tracker asks on every sample while a heartbeat is on, under its lock."""
+    timeline = PowerTimeline()
+    for i in range(5000):
+        timeline.add(snapshot(i * 0.1, 30.0 * i * 0.1))
+    assert len(timeline) > 500
+    tracemalloc.start()
+    try:
+        timeline.latest_power_w()
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak_bytes < 4096  # a few floats and one dict, not a copy of every bucket
+
+
 @pytest.mark.parametrize("bad", [0, 1, 3, -2])
 def test_bad_bound_is_refused(bad: int) -> None:
     with pytest.raises(ValueError, match=f"max_points={bad}"):
         PowerTimeline(max_points=bad)
+
+
+def test_a_timeline_without_a_bucket_has_empty_columns() -> None:
+    """A tracker stopped before its clock moved still renders its record."""
+    timeline = PowerTimeline(max_points=4)
+    empty = {"t_s": (), "cpu_w": (), "gpu_w": (), "ram_w": ()}
+    assert timeline.points() == empty
+    timeline.add(snapshot(5.0, 10.0))
+    timeline.add(snapshot(5.0, 20.0))  # no time passed
+    assert timeline.points() == empty
 
 
 def test_backwards_counters_and_stale_times_count_zero() -> None:
@@ -101,6 +140,17 @@ def test_heartbeat_writes_elapsed_time_and_power_when_due() -> None:
         f"{HEARTBEAT_PREFIX} 10.2 s elapsed, 102 W now (cpu 40 W, gpu 60 W, ram 2.5 W)"
     )
     assert len(lines) == 2 and lines[1].startswith(f"{HEARTBEAT_PREFIX} 31 s elapsed")
+
+
+@pytest.mark.timeout(10)
+def test_heartbeat_with_a_tiny_interval_catches_up_at_once() -> None:
+    """A long gap over a tiny interval: the next line is due one interval on, not a loop away."""
+    stream = io.StringIO()
+    beat = Heartbeat(1e-9, stream)
+    assert beat.beat(3600.0, {"cpu": 1.0})
+    assert not beat.beat(3600.0, {"cpu": 1.0})
+    assert beat.beat(3600.5, {"cpu": 1.0})
+    assert len(stream.getvalue().splitlines()) == 2
 
 
 @pytest.mark.parametrize("value", ["", "0", "-5", "abc", "nan"])
