@@ -277,7 +277,7 @@ class EmissionsTracker:
             pipeline_task=pipeline_task,
             node_rank=self._role.node_rank,
             node_owner=self._role.is_owner,
-            **resolve_host(site.intensity.cloud_provider, machine_type, location),
+            **resolve_host(site, machine_type, location),
         )
         self._csv_path = Path(output_dir) / output_file if output_dir is not None else None
         self._interval_s = interval_s

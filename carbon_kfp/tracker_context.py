@@ -32,11 +32,16 @@ LocationMode = Literal["off", "auto"]
 
 @dataclass(frozen=True)
 class Site:
-    """Grid intensity and PUE for the records, with the notes that explain fallbacks."""
+    """Grid intensity and PUE for the records, with the notes that explain fallbacks.
+
+    ``off_platform``: ``location="auto"`` looked for GCP (variables, metadata server) and found
+    nothing, so nothing more is asked of the metadata server.
+    """
 
     intensity: GridIntensity
     pue: PowerUsageEffectiveness
     notes: tuple[str, ...]
+    off_platform: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,9 @@ def resolve_site(
     resolved_pue = resolve_pue(
         pue=pue, cloud_provider=intensity.cloud_provider or cloud_provider, year=intensity_year
     )
-    return Site(intensity, resolved_pue, (*notes, *intensity.warnings, *resolved_pue.warnings))
+    notes += (*intensity.warnings, *resolved_pue.warnings)
+    asked = location == "auto" and not cloud_region and not cloud_location.strip()
+    return Site(intensity, resolved_pue, tuple(notes), off_platform=asked and platform is None)
 
 
 def _platform_location(
@@ -118,11 +125,12 @@ def _platform_location(
     return detect_location(timeout_s=1.0) if location == "auto" else None
 
 
-def resolve_host(provider: str, machine_type: str, location: LocationMode) -> dict[str, Any]:
+def resolve_host(site: Site, machine_type: str, location: LocationMode) -> dict[str, Any]:
     """RunContext fields for embodied emissions (``machine_type``, ``host``).
 
     An explicit ``machine_type`` must be in CCF's tables; with ``location="auto"`` the GCP
-    metadata server is asked (1 s timeout), and a type the tables lack is only noted
+    metadata server is asked (1 s timeout) unless :func:`resolve_site` already found no GCP
+    platform (one wait off GCP, not two), and a type the tables lack is only noted
     (``embodied_unknown``). Without either, no fields: the record has no embodied share.
 
     Raises:
@@ -131,9 +139,11 @@ def resolve_host(provider: str, machine_type: str, location: LocationMode) -> di
     from carbon_kfp.embodied import lookup_host
     from carbon_kfp.location import detect_machine_type
 
+    provider = site.intensity.cloud_provider
     if machine_type.strip():
         return {"machine_type": machine_type.strip(), "host": lookup_host(provider, machine_type)}
-    detected = detect_machine_type(timeout_s=1.0) if location == "auto" else None
+    ask = location == "auto" and not site.off_platform
+    detected = detect_machine_type(timeout_s=1.0) if ask else None
     if detected is None:
         return {}
     try:

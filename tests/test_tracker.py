@@ -415,3 +415,34 @@ def test_item14_the_floor_itself_is_accepted() -> None:
     floor_s = tracker_module.MIN_MEASURE_INTERVAL_S
     tracker = EmissionsTracker(measure_interval_s=floor_s, **FAST_NO_LOCATION_INTENSITY)
     assert tracker.start().stop().status == "completed"
+
+
+def test_machine_type_is_not_asked_where_no_gcp_platform_was_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Off GCP, ``location="auto"`` waits for the metadata server once, not a second time for
+    the machine type; where the platform is known, the machine type is asked."""
+    import socket
+
+    from carbon_kfp import location
+
+    with socket.socket() as sock:  # a loopback port where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    monkeypatch.setenv(location.METADATA_HOST_ENV_VAR, f"127.0.0.1:{closed}")
+    for name in location.REGION_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    asked: list[float] = []
+    detect = location.detect_machine_type
+
+    def counted(*, timeout_s: float = 1.0) -> str | None:
+        asked.append(timeout_s)
+        return detect(timeout_s=timeout_s)
+
+    monkeypatch.setattr(location, "detect_machine_type", counted)
+    EmissionsTracker(location="auto", carbon_intensity_g_per_kwh=100.0, scope="process")
+    assert asked == []
+    monkeypatch.setenv("CLOUD_ML_REGION", "europe-west4")
+    tracker = EmissionsTracker(location="auto", scope="process")
+    assert asked == [1.0]
+    assert tracker.context.machine_type == ""  # the (closed) metadata server did not answer
