@@ -97,10 +97,27 @@ def test_every_subcommand_has_a_description_option_help_and_an_example() -> None
     }
     for name, sub in subparsers.choices.items():
         assert sub.description, name
-        assert "example" in (sub.epilog or ""), name
-        assert "exit codes" in (sub.epilog or ""), name
+        examples, exit_codes = (sub.epilog or "").split("\n\n")  # cli/help.py's layout
+        assert examples.startswith(f"examples:\n  carbon-kfp {name} "), name
+        assert exit_codes.startswith("exit codes:"), name
         for action in sub._actions:
             assert action.help, f"{name} {action.option_strings or action.dest}"
+
+
+def test_descriptions_wrap_to_the_terminal_and_epilogs_stay_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+
+    monkeypatch.setenv("COLUMNS", "80")
+    parser = cli.build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in [("carbon-kfp", parser), *subparsers.choices.items()]:
+        text = sub.format_help()
+        before, _, after = text.partition("\nexamples:\n")
+        assert after, name
+        assert max(len(line) for line in before.splitlines()) <= 80, name
+        assert (sub.epilog or "") in text, name
 
 
 @pytest.mark.slow
