@@ -59,6 +59,15 @@ def test_unknown_pipeline_parameter_exits_2(tmp_path: Path) -> None:
     assert "n_estimatorz" in done.stderr and "n_estimators" in done.stderr
 
 
+def test_run_checks_the_pipeline_modules_parameter_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "wine", "--param", "deploy_target=gke", "--output", str(tmp_path / "runs")]
+    assert cli.main(argv) == 2
+    assert "deploy_target='gke': expected one of 'none', 'vertex'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # refused before anything ran
+
+
 @pytest.mark.slow
 @needs_full_kfp_local
 def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
