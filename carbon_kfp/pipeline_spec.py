@@ -32,9 +32,19 @@ def executor_images(spec: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def placeholder_images(spec: Mapping[str, Any]) -> dict[str, str]:
-    """The executors whose image names no registry (:func:`carbon_kfp.images.is_placeholder`)."""
-    return {label: image for label, image in executor_images(spec).items() if is_placeholder(image)}
+def image_problems(spec: Mapping[str, Any], target: str) -> list[str]:
+    """One line per image that names no registry (:func:`carbon_kfp.images.is_placeholder`),
+    with the executors that run it: ``target`` cannot pull it."""
+    executors: dict[str, list[str]] = {}
+    for label, image in sorted(executor_images(spec).items()):
+        if is_placeholder(image):
+            executors.setdefault(image, []).append(label)
+    return [
+        f"image {image!r} ({', '.join(labels)}) names no registry, so {target} cannot pull it; "
+        "build and push the images and pass --image-registry REGISTRY (or --cpu-image / "
+        "--gpu-image)"
+        for image, labels in sorted(executors.items())
+    ]
 
 
 def image_repository(image: str) -> str:

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from carbon_kfp.units import plural
+
 STEP_METRICS = "kpi_co2"
 REPORT_METRICS = "pipeline_kpi_co2"
 FORMATS = ("table", "json", "csv")
@@ -45,19 +47,34 @@ class JobCo2:
     report: Mapping[str, float] | None
 
     @property
+    def ran(self) -> tuple[StepCo2, ...]:
+        """The steps this job ran itself (cached steps excluded): what its totals sum."""
+        return tuple(step for step in self.steps if not step.cached)
+
+    @property
     def energy_kwh(self) -> float:
         """Energy of the steps this job ran, kWh (cached steps excluded)."""
-        return sum(step.energy_kwh for step in self.steps if not step.cached)
+        return sum(step.energy_kwh for step in self.ran)
 
     @property
     def emissions_kg(self) -> float:
         """CO2eq of the steps this job ran, kg (cached steps excluded)."""
-        return sum(step.emissions_kg for step in self.steps if not step.cached)
+        return sum(step.emissions_kg for step in self.ran)
 
     @property
     def avoided_emissions_kg(self) -> float:
         """CO2eq the cached steps cost in the jobs that ran them, kg: not spent again here."""
         return sum(step.emissions_kg for step in self.steps if step.cached)
+
+
+def task_state(detail: Mapping[str, Any]) -> str:
+    """A task's state as shown to users: ``CACHED`` for a cache hit, else the API's state name.
+
+    ``detail`` is a ``PipelineTaskDetail`` as a dict (enum names, snake_case keys).
+    """
+    if detail.get("execution", {}).get("state") == "CACHED":
+        return "CACHED"
+    return str(detail.get("state", "STATE_UNSPECIFIED"))
 
 
 def _metrics(detail: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
@@ -86,15 +103,14 @@ def job_co2(job: str, details: Iterable[Mapping[str, Any]]) -> JobCo2:
             "system.ContainerExecution"
         ):
             continue
-        cached = execution.get("state") == "CACHED"
-        state = "CACHED" if cached else str(detail.get("state", "STATE_UNSPECIFIED"))
+        state = task_state(detail)
         kpi = _metrics(detail, STEP_METRICS)
         if kpi is not None:
             steps.append(
                 StepCo2(
                     step=str(detail.get("task_name", "")),
                     state=state,
-                    cached=cached,
+                    cached=state == "CACHED",
                     energy_kwh=_number(kpi, "energy_kwh"),
                     emissions_kg=_number(kpi, "emissions_kg"),
                     emissions_low_kg=_number(kpi, "emissions_low_kg"),
@@ -138,9 +154,9 @@ def to_csv(result: JobCo2) -> str:
             "cached": False,
             "energy_kwh": result.energy_kwh,
             "emissions_kg": result.emissions_kg,
-            "emissions_low_kg": sum(s.emissions_low_kg for s in result.steps if not s.cached),
-            "emissions_high_kg": sum(s.emissions_high_kg for s in result.steps if not s.cached),
-            "duration_s": sum(s.duration_s for s in result.steps if not s.cached),
+            "emissions_low_kg": sum(step.emissions_low_kg for step in result.ran),
+            "emissions_high_kg": sum(step.emissions_high_kg for step in result.ran),
+            "duration_s": sum(step.duration_s for step in result.ran),
         }
     )
     return out.getvalue()
@@ -171,11 +187,11 @@ def to_table(result: JobCo2) -> str:
     rule = "  ".join("-" * width for width in widths)
     head = "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))
     text = [f"job {result.job}", head, rule, *lines[:-1], rule, lines[-1]]
-    cached = [step for step in result.steps if step.cached]
+    cached = len(result.steps) - len(result.ran)
     if cached:
         text.append(
-            f"cached: {len(cached)} step{'s' if len(cached) != 1 else ''} measured in earlier "
-            f"jobs, not in the total; {result.avoided_emissions_kg * 1000:.3g} g CO2 avoided"
+            f"cached: {plural(cached, 'step')} measured in earlier jobs, not in the total; "
+            f"{result.avoided_emissions_kg * 1000:.3g} g CO2 avoided"
         )
     if result.report is not None:
         report = result.report

@@ -17,6 +17,7 @@ from typing import Any
 
 from carbon_kfp import vertex_checks
 from carbon_kfp.errors import ConfigError
+from carbon_kfp.results import task_state
 
 _RESOURCE_NAME = re.compile(r"projects/([^/]+)/locations/([^/]+)/pipelineJobs/([^/]+)")
 _TERMINAL_JOB_STATES = {
@@ -146,16 +147,6 @@ def submit_pipeline(
         experiment=settings.experiment,
     )
     return job
-
-
-def task_state(detail: Mapping[str, Any]) -> str:
-    """A task's state as shown to users: ``CACHED`` for a cache hit, else the API's state name.
-
-    ``detail`` is a ``PipelineTaskDetail`` as a dict (enum names, snake_case keys).
-    """
-    if detail.get("execution", {}).get("state") == "CACHED":
-        return "CACHED"
-    return str(detail.get("state", "STATE_UNSPECIFIED"))
 
 
 def task_detail_dicts(job: Any) -> list[dict[str, Any]]:

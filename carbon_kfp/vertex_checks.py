@@ -112,17 +112,30 @@ def check_pipeline_root(pipeline_root: str) -> str:
     )
 
 
+def _optional(
+    option: str, value: str | None, pattern: re.Pattern[str], expected: str
+) -> str | None:
+    """``value`` when it is ``None`` or matches ``pattern`` in full.
+
+    Raises:
+        ConfigError: ``"<option> '<value>': expected <expected>"``.
+    """
+    if value is None or pattern.fullmatch(value):
+        return value
+    raise ConfigError(f"{option} {value!r}: expected {expected}")
+
+
 def check_service_account(service_account: str | None) -> str | None:
     """``None``, or a service account e-mail (``name@project.iam.gserviceaccount.com``).
 
     Raises:
         ConfigError: a value that is not an e-mail address.
     """
-    if service_account is None or _SERVICE_ACCOUNT.fullmatch(service_account):
-        return service_account
-    raise ConfigError(
-        f"--service-account {service_account!r}: expected an e-mail such as "
-        "NAME@PROJECT.iam.gserviceaccount.com"
+    return _optional(
+        "--service-account",
+        service_account,
+        _SERVICE_ACCOUNT,
+        "an e-mail such as NAME@PROJECT.iam.gserviceaccount.com",
     )
 
 
@@ -132,11 +145,11 @@ def check_network(network: str | None) -> str | None:
     Raises:
         ConfigError: another form (a bare name, a project id instead of its number).
     """
-    if network is None or _NETWORK.fullmatch(network):
-        return network
-    raise ConfigError(
-        f"--network {network!r}: expected projects/PROJECT_NUMBER/global/networks/NAME "
-        "(the project number, not its id)"
+    return _optional(
+        "--network",
+        network,
+        _NETWORK,
+        "projects/PROJECT_NUMBER/global/networks/NAME (the project number, not its id)",
     )
 
 
@@ -168,11 +181,11 @@ def check_experiment(experiment: str | None) -> str | None:
     Raises:
         ConfigError: any other name.
     """
-    if experiment is None or _EXPERIMENT.fullmatch(experiment):
-        return experiment
-    raise ConfigError(
-        f"--experiment {experiment!r}: expected 1-128 lowercase letters, digits or hyphens, "
-        "starting with a letter or digit"
+    return _optional(
+        "--experiment",
+        experiment,
+        _EXPERIMENT,
+        "1-128 lowercase letters, digits or hyphens, starting with a letter or digit",
     )
 
 

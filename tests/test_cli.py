@@ -59,6 +59,15 @@ def test_unknown_pipeline_parameter_exits_2(tmp_path: Path) -> None:
     assert "n_estimatorz" in done.stderr and "n_estimators" in done.stderr
 
 
+def test_run_checks_the_pipeline_modules_parameter_choices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "wine", "--param", "deploy_target=gke", "--output", str(tmp_path / "runs")]
+    assert cli.main(argv) == 2
+    assert "deploy_target='gke': expected one of 'none', 'vertex'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # refused before anything ran
+
+
 @pytest.mark.slow
 @needs_full_kfp_local
 def test_run_wine_prints_co2_per_step(tmp_path: Path) -> None:
@@ -97,10 +106,27 @@ def test_every_subcommand_has_a_description_option_help_and_an_example() -> None
     }
     for name, sub in subparsers.choices.items():
         assert sub.description, name
-        assert "example" in (sub.epilog or ""), name
-        assert "exit codes" in (sub.epilog or ""), name
+        examples, exit_codes = (sub.epilog or "").split("\n\n")  # cli/help.py's layout
+        assert examples.startswith(f"examples:\n  carbon-kfp {name} "), name
+        assert exit_codes.startswith("exit codes:"), name
         for action in sub._actions:
             assert action.help, f"{name} {action.option_strings or action.dest}"
+
+
+def test_descriptions_wrap_to_the_terminal_and_epilogs_stay_as_written(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+
+    monkeypatch.setenv("COLUMNS", "80")
+    parser = cli.build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in [("carbon-kfp", parser), *subparsers.choices.items()]:
+        text = sub.format_help()
+        before, _, after = text.partition("\nexamples:\n")
+        assert after, name
+        assert max(len(line) for line in before.splitlines()) <= 80, name
+        assert (sub.epilog or "") in text, name
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from carbon_kfp import __version__, cli
-from carbon_kfp.pipeline_spec import rebase_kit_images, target_problems
+from carbon_kfp.pipeline_spec import image_problems, rebase_kit_images, target_problems
 from pipelines.tests.test_wine_pipeline import load_yaml
 
 USER_PIPELINE = """
@@ -165,6 +165,10 @@ def test_target_problems_and_rebase_are_pure() -> None:
     ]
     with pytest.raises(ValueError, match="target 'gke'"):
         target_problems(spec, "gke")
+    assert image_problems(spec, "vertex") == [
+        "image 'carbon-kfp-gpu:1' (exec-gpu) names no registry, so vertex cannot pull it; build "
+        "and push the images and pass --image-registry REGISTRY (or --cpu-image / --gpu-image)"
+    ]
     rebased = rebase_kit_images(spec, "new.io/cpu:1", None)
     executors = rebased["deploymentSpec"]["executors"]
     assert executors["exec-cpu"]["container"]["image"] == "new.io/cpu:1"

@@ -16,26 +16,14 @@ import sys
 from collections.abc import Sequence
 
 from carbon_kfp.cli import compile, pipelines, regions, report, results, submit
+from carbon_kfp.cli.help import HelpFormatter, add_subcommand, epilog
 
 EXIT_CODES = """\
 exit codes:
   0  ok
   1  the work failed: a pipeline step failed, a file could not be read or written
   2  bad usage: unknown option, bad value or configuration (the message names it)
-  exec returns the exit code of the command it ran.
-
-examples:
-  carbon-kfp run wine --param n_estimators=50
-  carbon-kfp report local_outputs/wine-quality-20260101-120000 --html report.html
-  carbon-kfp regions --energy-kwh 1 --year 2024 --top 5
-  carbon-kfp SUBCOMMAND --help"""
-
-EXEC_EXAMPLES = """\
-examples:
-  carbon-kfp exec --executor-output "$EXECUTOR_OUTPUT" --metrics kpi_co2 -- python train.py
-  carbon-kfp exec --executor-output out.json --metrics-path kpi_co2.json -- ./train.sh --epochs 3
-
-exit codes: the command's own; 2 when carbon-kfp's own arguments are bad (before it starts)"""
+  exec returns the exit code of the command it ran."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +34,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="carbon-kfp",
         description="Energy and CO2 of ML pipeline steps: run, measure, report, compare regions.",
-        epilog=EXIT_CODES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=epilog(
+            "carbon-kfp run wine --param n_estimators=50",
+            "carbon-kfp report local_outputs/wine-quality-20260101-120000 --html report.html",
+            "carbon-kfp regions --energy-kwh 1 --year 2024 --top 5",
+            "carbon-kfp SUBCOMMAND --help",
+            exit_codes=EXIT_CODES,
+        ),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"carbon-kfp {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,15 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
     submit.register(commands)
     results.register(commands)
 
-    exec_ = commands.add_parser(
+    exec_ = add_subcommand(
+        commands,
         "exec",
         help="run a command as a measured KFP container step",
         description=(
             "Run a command as a measured KFP container step: measure its process tree, forward "
             "signals and its exit code, and write the kpi_co2 Metrics into the executor output."
         ),
-        epilog=EXEC_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=(
+            'carbon-kfp exec --executor-output "$EXECUTOR_OUTPUT" --metrics kpi_co2 -- python '
+            "train.py",
+            "carbon-kfp exec --executor-output out.json --metrics-path kpi_co2.json -- ./train.sh "
+            "--epochs 3",
+        ),
+        exit_codes="exit codes: the command's own; 2 when carbon-kfp's own arguments are bad "
+        "(before it starts)",
     )
     configure_exec_parser(exec_)
     exec_.set_defaults(handler=exec_command)

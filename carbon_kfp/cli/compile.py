@@ -65,12 +65,12 @@ def compile_checked(
 ) -> tuple[Any, Any, list[str]]:
     """Loads and compiles ``args.source`` for ``target``: ``(source, compiled, problems)``.
 
-    Problems: tracked tasks without their job/task arguments, images without a registry, and
-    what :func:`carbon_kfp.pipeline_spec.target_problems` finds.
+    Problems: tracked tasks without their job/task arguments, then what
+    :func:`carbon_kfp.pipeline_spec.image_problems` and ``target_problems`` find.
     """
     from carbon_kfp.kfp.source import compile_source, load_source
     from carbon_kfp.kfp.wiring import untracked_tasks
-    from carbon_kfp.pipeline_spec import placeholder_images, target_problems
+    from carbon_kfp.pipeline_spec import image_problems, target_problems
 
     cpu, gpu = kit_images(args)
     source = load_source(args.source, target)
@@ -80,13 +80,7 @@ def compile_checked(
         "**carbon_kfp.kfp.tracking_args() in the pipeline"
         for task in untracked_tasks(compiled.spec)
     ]
-    placeholders = placeholder_images(compiled.spec)
-    problems += [
-        f"image {image!r} ({', '.join(sorted(k for k, v in placeholders.items() if v == image))}) "
-        f"names no registry, so {target} cannot pull it; build and push the images and pass "
-        "--image-registry REGISTRY (or --cpu-image / --gpu-image)"
-        for image in sorted(set(placeholders.values()))
-    ]
+    problems += image_problems(compiled.spec, target)
     problems += target_problems(compiled.spec, target, compiled.platform_spec)
     return source, compiled, problems
 

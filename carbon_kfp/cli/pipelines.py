@@ -55,14 +55,17 @@ def _run(args: argparse.Namespace) -> int:
     from carbon_kfp.kfp.local_run import PipelineRunError, run_pipeline
     from carbon_kfp.kfp.params import convert_params
     from carbon_kfp.kfp.run_summary import format_summary
-    from carbon_kfp.pipelines import load_pipeline
+    from carbon_kfp.kfp.source import registered_source
 
-    pipeline, module = load_pipeline(args.pipeline)
-    choices = getattr(module, "PARAMETER_CHOICES", None)
-    arguments = convert_params(pipeline, parse_params(args.param), choices)
+    source = registered_source(args.pipeline)
+    arguments = convert_params(source.component, parse_params(args.param), source.choices)
     try:
         summary = run_pipeline(
-            pipeline, arguments, args.output, verbose=args.verbose, enable_caching=args.cache
+            source.component,
+            arguments,
+            args.output,
+            verbose=args.verbose,
+            enable_caching=args.cache,
         )
     except PipelineRunError as exc:
         print(format_summary(exc.summary))

@@ -6,35 +6,35 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-EXAMPLES = """\
-examples:
-  carbon-kfp regions --energy-kwh 1 --year 2024 --top 10
-  carbon-kfp regions --energy-kwh 0.5 --region us-central1 --accelerator nvidia-tesla-t4
-  carbon-kfp regions --from local_outputs/wine-quality-20260101-120000
-  carbon-kfp regions --energy-kwh 1 --provider aws
-
-The factor compares each region with the region the run used (--region, or the run's own with
---from); without one, with the greenest region. Regions come from the packaged list of where the
-service is offered (carbon_kfp/data/vertex-ai/pipelines_regions.csv, the list submit checks)
-and the accelerator too (carbon_kfp/data/compiled/accelerator_regions.csv, partial), with
-sources and dates in carbon_kfp/data/PROVENANCE.md.
-
-exit codes: 0 ok, 1 a file could not be read, 2 bad arguments (unknown year, region, service)"""
+from carbon_kfp.cli.help import add_subcommand
 
 
 def register(commands: Any) -> None:
     """Add the ``regions`` subcommand to ``commands`` (an argparse subparsers object)."""
     from carbon_kfp.regions import DEFAULT_SERVICE, PROVIDERS
 
-    regions = commands.add_parser(
+    regions = add_subcommand(
+        commands,
         "regions",
         help="rank cloud regions by the emissions the same run would have there",
         description=(
             "Rank cloud regions by the operational emissions of the same device energy there, "
-            "with the provider's PUE applied, lowest first."
+            "with the provider's PUE applied, lowest first. The factor compares each region with "
+            "the region the run used (--region, or the run's own with --from); without one, with "
+            "the greenest region. Regions come from the packaged list of where the service is "
+            "offered (carbon_kfp/data/vertex-ai/pipelines_regions.csv, the list submit checks) "
+            "and the accelerator too (carbon_kfp/data/compiled/accelerator_regions.csv, "
+            "partial), with sources and dates in carbon_kfp/data/PROVENANCE.md."
         ),
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        examples=(
+            "carbon-kfp regions --energy-kwh 1 --year 2024 --top 10",
+            "carbon-kfp regions --energy-kwh 0.5 --region us-central1 --accelerator "
+            "nvidia-tesla-t4",
+            "carbon-kfp regions --from local_outputs/wine-quality-20260101-120000",
+            "carbon-kfp regions --energy-kwh 1 --provider aws",
+        ),
+        exit_codes="exit codes: 0 ok, 1 a file could not be read, 2 bad arguments (unknown year, "
+        "region, service)",
     )
     source = regions.add_mutually_exclusive_group(required=True)
     source.add_argument(

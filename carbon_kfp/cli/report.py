@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from carbon_kfp.cli.help import add_subcommand
 from carbon_kfp.record import EmissionsRecord
 from carbon_kfp.report import (
     DEFAULT_TITLE,
@@ -25,23 +26,27 @@ from carbon_kfp.report import (
     step_name,
 )
 
-EXAMPLES = """\
-examples:
-  carbon-kfp report local_outputs/wine-quality-20260101-120000 --html report.html
-  carbon-kfp report emissions.csv --markdown report.md
-  carbon-kfp report train/kpi_co2 evaluate/kpi_co2 --metrics-json totals.json
-
-exit codes: 0 report written, 1 a file could not be read or written, 2 bad arguments or a file
-that is not a carbon-kfp record (the message names the file and the field)"""
-
 
 def register(commands: Any) -> None:
     """Add the ``report`` subcommand to ``commands`` (an argparse subparsers object)."""
-    report = commands.add_parser(
+    report = add_subcommand(
+        commands,
         "report",
         help="sum step records into a carbon report (terminal, Markdown, HTML)",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Sum the records of pipeline steps into a report: a table in the terminal, and with "
+            "--html a self-contained page (inline SVG charts, no network) or with --markdown a "
+            "Markdown file. Each PATH is a local run directory (its steps' kpi_co2 files), an "
+            "emissions.csv, or JSON record files (kpi_co2 artifact files)."
+        ),
+        examples=(
+            "carbon-kfp report local_outputs/wine-quality-20260101-120000 --html report.html",
+            "carbon-kfp report emissions.csv --markdown report.md",
+            "carbon-kfp report train/kpi_co2 evaluate/kpi_co2 --metrics-json totals.json",
+        ),
+        exit_codes="exit codes: 0 report written, 1 a file could not be read or written, 2 bad "
+        "arguments or a file\nthat is not a carbon-kfp record (the message names the file and "
+        "the field)",
     )
     configure_report_parser(report)
     report.set_defaults(handler=report_command)
@@ -49,12 +54,6 @@ def register(commands: Any) -> None:
 
 def configure_report_parser(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``carbon-kfp report`` (register :func:`report_command` as its handler)."""
-    parser.description = (
-        "Sum the records of pipeline steps into a report: a table in the terminal, and with "
-        "--html a self-contained page (inline SVG charts, no network) or with --markdown a "
-        "Markdown file. Each PATH is a local run directory (its steps' kpi_co2 files), an "
-        "emissions.csv, or JSON record files (kpi_co2 artifact files)."
-    )
     parser.add_argument(
         "paths", nargs="+", type=Path, metavar="PATH", help="run directory, emissions.csv or JSON"
     )

@@ -35,12 +35,10 @@ def register(commands: Any) -> None:
 
 
 def _results(args: argparse.Namespace) -> int:
-    from carbon_kfp.vertex import api_exceptions
-
-    exceptions = api_exceptions()
     from carbon_kfp.results import job_co2, render
-    from carbon_kfp.vertex import get_job, task_detail_dicts
+    from carbon_kfp.vertex import api_exceptions, get_job, task_detail_dicts
 
+    exceptions = api_exceptions()  # a ConfigError naming the vertex extra when it is missing
     try:
         job = get_job(args.job, args.project, args.region)
     except exceptions.GoogleAPICallError as exc:

@@ -53,7 +53,7 @@ class StepSummary:
             (includes interpreter start-up); ``None`` when it did not run.
         duration_s: Seconds measured by the step's tracker (``kpi_co2`` ``duration_s``).
         energy_kwh: Energy of the step, kWh (``kpi_co2`` ``energy_kwh``).
-        emissions_g: CO2-equivalent of the step, grams (``kpi_co2`` ``emissions_kg`` × 1000).
+        emissions_kg: CO2-equivalent of the step, kg (``kpi_co2`` ``emissions_kg``).
         methods: Measurement method per component, e.g. ``{"cpu": "rapl", "ram": "..."}``.
         intensity: Grid intensity and where it came from, e.g. ``"458 g/kWh world-default"``.
         metrics: Values of the step's other Metrics artifacts (e.g. accuracy), by key.
@@ -68,7 +68,7 @@ class StepSummary:
     wall_s: float | None = None
     duration_s: float | None = None
     energy_kwh: float | None = None
-    emissions_g: float | None = None
+    emissions_kg: float | None = None
     methods: dict[str, str] = field(default_factory=dict)
     intensity: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -110,14 +110,14 @@ class RunSummary:
         return sum(step.energy_kwh or 0.0 for step in self.steps if step.status != "cached")
 
     @property
-    def total_emissions_g(self) -> float:
-        """This run's CO2-equivalent, grams (cached steps excluded)."""
-        return sum(step.emissions_g or 0.0 for step in self.steps if step.status != "cached")
+    def total_emissions_kg(self) -> float:
+        """This run's CO2-equivalent, kg (cached steps excluded)."""
+        return sum(step.emissions_kg or 0.0 for step in self.steps if step.status != "cached")
 
     @property
-    def avoided_emissions_g(self) -> float:
-        """CO2-equivalent the cached steps' earlier runs emitted, grams: avoided by caching."""
-        return sum(step.emissions_g or 0.0 for step in self.steps if step.status == "cached")
+    def avoided_emissions_kg(self) -> float:
+        """CO2-equivalent the cached steps' earlier runs emitted, kg: avoided by caching."""
+        return sum(step.emissions_kg or 0.0 for step in self.steps if step.status == "cached")
 
 
 # ---------------------------------------------------------------- reading results
@@ -197,7 +197,7 @@ def collect_steps(
                 wall_s=events.wall_s.get(step),
                 duration_s=record.duration_s if record else None,
                 energy_kwh=record.energy_kwh if record else None,
-                emissions_g=record.emissions_kg * 1000 if record else None,
+                emissions_kg=record.emissions_kg if record else None,
                 methods=_methods(record) if record else {},
                 intensity=_intensity(record) if record else "",
                 metrics=_other_metrics(component, executor_output),
@@ -332,7 +332,7 @@ def format_summary(summary: RunSummary) -> str:
                 _cell(step.wall_s, format_duration),
                 _cell(step.duration_s, format_duration),
                 _cell(step.energy_kwh, format_energy),
-                _cell(_kg(step.emissions_g), format_co2),
+                _cell(step.emissions_kg, format_co2),
                 " ".join(f"{part}={method}" for part, method in step.methods.items()) or "-",
                 step.intensity or "-",
             )
@@ -344,7 +344,7 @@ def format_summary(summary: RunSummary) -> str:
             _cell(summary.wall_s, format_duration),
             "",
             _cell(summary.total_energy_kwh, format_energy),
-            _cell(_kg(summary.total_emissions_g), format_co2),
+            _cell(summary.total_emissions_kg, format_co2),
             "",
             "",
         )
@@ -366,7 +366,7 @@ def format_summary(summary: RunSummary) -> str:
     if cached:
         lines.append(
             f"cached: {plural(len(cached), 'step')} measured in earlier runs, not in the total; "
-            f"{format_co2(summary.avoided_emissions_g / 1000)} CO2 avoided by caching"
+            f"{format_co2(summary.avoided_emissions_kg)} CO2 avoided by caching"
         )
     for step in summary.steps:
         values = {**step.metrics}
@@ -384,7 +384,3 @@ def format_summary(summary: RunSummary) -> str:
 
 def _cell(value: float | None, render: Callable[[float], str]) -> str:
     return "-" if value is None else render(value)
-
-
-def _kg(grams: float | None) -> float | None:
-    return None if grams is None else grams / 1000.0

@@ -72,10 +72,19 @@ def load_source(source: str, target: str = "vertex") -> PipelineSource:
         except ValueError as exc:  # kfp's message names the module and what it found
             raise ConfigError(f"SOURCE {source!r}: {exc}") from exc
         return _from_module(source, component, sys.modules.get(path.stem))
+    return registered_source(source, target)
+
+
+def registered_source(name: str, target: str = "vertex") -> PipelineSource:
+    """A registered pipeline (``wine``) built for ``target``, with its module's switches.
+
+    Raises:
+        ConfigError: ``name`` is not registered (with the close ones).
+    """
     from carbon_kfp.pipelines import load_pipeline
 
-    pipeline, module = load_pipeline(source, target)
-    return _from_module(source, pipeline, module)
+    pipeline, module = load_pipeline(name, target)
+    return _from_module(name, pipeline, module)
 
 
 def _from_module(source: str, component: Any, module: Any) -> PipelineSource:

@@ -136,7 +136,7 @@ def test_format_summary() -> None:
                 wall_s=2.25,
                 duration_s=1.5,
                 energy_kwh=2e-5,
-                emissions_g=0.00917,
+                emissions_kg=9.17e-6,
                 methods={"cpu": "rapl", "gpu": "none", "ram": "constant"},
                 intensity="209 g/kWh gcp-region (europe-west4)",
                 metrics={"accuracy": 0.83481},
@@ -161,7 +161,7 @@ def test_format_summary() -> None:
     assert lines[5].split() == ["total", "succeeded", "6.04", "s", "20", "mWh", "9.17", "mg"]
     assert "train-wine-model: accuracy=0.8348" in text
     assert "report: /runs/wine-quality-1/carbon-report.html" in text
-    assert summary.total_emissions_g == pytest.approx(0.00917)
+    assert summary.total_emissions_kg == pytest.approx(9.17e-6)
 
 
 def test_heartbeat_lines_of_a_running_step_become_progress(tmp_path: Path) -> None:
@@ -220,7 +220,7 @@ def test_wine_on_bundled_data(kfp_local: Path, tmp_path: Path) -> None:
         step = _step(summary, name)
         assert step.status == "succeeded"
         assert step.energy_kwh is not None and step.energy_kwh > 0
-        assert step.emissions_g is not None and step.emissions_g > 0
+        assert step.emissions_kg is not None and step.emissions_kg > 0
         assert step.duration_s is not None and step.wall_s is not None
         assert set(step.methods) == {"cpu", "gpu", "ram"}
         assert step.intensity.endswith("g/kWh world-default")  # no location given: flagged
@@ -321,10 +321,10 @@ def test_cached_steps_count_as_avoided_not_as_this_runs(tmp_path: Path, wine_csv
     measured = ("load-wine-data", "train-wine-model", "evaluate-wine-model")
     assert all(_step(first, name).status == "succeeded" for name in measured)
     assert all(_step(second, name).status == "cached" for name in measured)
-    first_g = sum(_step(first, name).emissions_g or 0.0 for name in measured)
-    assert first_g > 0
-    assert second.total_emissions_g == 0.0  # the report step has no record of its own
-    assert second.avoided_emissions_g == pytest.approx(first_g, rel=1e-9)
+    first_kg = sum(_step(first, name).emissions_kg or 0.0 for name in measured)
+    assert first_kg > 0
+    assert second.total_emissions_kg == 0.0  # the report step has no record of its own
+    assert second.avoided_emissions_kg == pytest.approx(first_kg, rel=1e-9)
     assert "cached: 3 steps measured in earlier runs" in format_summary(second)
 
     assert second.run_dir is not None  # the report always runs, on the cached records
@@ -332,7 +332,7 @@ def test_cached_steps_count_as_avoided_not_as_this_runs(tmp_path: Path, wine_csv
     report = json.loads(report_file.read_text())
     assert report["steps"] == 0.0 and report["cached_steps"] == 3.0
     assert report["emissions_kg"] == 0.0
-    assert report["avoided_emissions_kg"] * 1000 == pytest.approx(first_g, rel=1e-9)
+    assert report["avoided_emissions_kg"] == pytest.approx(first_kg, rel=1e-9)
     markdown = (second.run_dir / "carbon-report" / "report_markdown").read_text()
     assert "| train-wine-model (cached) |" in markdown
 
