@@ -122,7 +122,7 @@ def _region_from_env_value(name: str, raw: str) -> str | None:
     return None
 
 
-def _fetch_zone(url: str, timeout_s: float) -> str | None:
+def _fetch_metadata(url: str, timeout_s: float) -> str | None:
     """The metadata server's answer at ``url`` (a zone, a machine type), or ``None``; may raise
     (the caller swallows)."""
     import urllib.request  # with http.client and ssl: loaded only when the server is asked
@@ -153,7 +153,7 @@ def _query_metadata(path: str, timeout_s: float) -> str | None:
 
         def ask() -> None:
             try:
-                answer[0] = _fetch_zone(url, budget_s)
+                answer[0] = _fetch_metadata(url, budget_s)
             except Exception:  # any failure means "not on GCP"; never raise to the caller
                 answer[0] = None
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from carbon_kfp.report import text_table
 from carbon_kfp.units import plural
 
 STEP_METRICS = "kpi_co2"
@@ -179,14 +180,7 @@ def to_table(result: JobCo2) -> str:
     rows.append(
         ("total", "", f"{result.energy_kwh:.3g}", f"{result.emissions_kg * 1000:.3g}", "", "")
     )
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        for row in rows
-    ]
-    rule = "  ".join("-" * width for width in widths)
-    head = "  ".join(cell.ljust(width) for cell, width in zip(header, widths, strict=True))
-    text = [f"job {result.job}", head, rule, *lines[:-1], rule, lines[-1]]
+    text = [f"job {result.job}", *text_table([header, *rows], {2, 3, 5}, total=True)]
     cached = len(result.steps) - len(result.ran)
     if cached:
         text.append(

@@ -260,7 +260,7 @@ def test_default_host_is_used_when_env_blank(monkeypatch: pytest.MonkeyPatch) ->
         return ZONE_ANSWER
 
     monkeypatch.setenv(METADATA_HOST_ENV_VAR, " ")
-    monkeypatch.setattr("carbon_kfp.location._fetch_zone", fake_fetch)
+    monkeypatch.setattr("carbon_kfp.location._fetch_metadata", fake_fetch)
     assert detect_location() == CloudLocation("gcp", "us-central1", "gcp-metadata")
     assert seen == [f"http://metadata.google.internal{METADATA_ZONE_PATH}"]
 
@@ -269,7 +269,7 @@ def test_fetch_exception_gives_none(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(url: str, timeout_s: float) -> str:
         raise RuntimeError("anything at all")
 
-    monkeypatch.setattr("carbon_kfp.location._fetch_zone", boom)
+    monkeypatch.setattr("carbon_kfp.location._fetch_metadata", boom)
     assert detect_location() is None
 
 

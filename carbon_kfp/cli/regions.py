@@ -69,12 +69,11 @@ def register(commands: Any) -> None:
 def _from_run(path: Path) -> tuple[float, str, str, int | None]:
     """Device energy (kWh), provider, region and data year of the steps under ``path``."""
     from carbon_kfp.cli.report import read_steps
+    from carbon_kfp.report import run_energy
 
-    steps = [step for step in read_steps([path]) if not step.cached]
-    if not steps:
+    device_kwh, main = run_energy(read_steps([path]))
+    if main is None:
         raise ValueError(f"{path}: no measured steps")
-    device_kwh = sum(sum(step.device_energy_kwh()[:3]) for step in steps)
-    main = max(steps, key=lambda step: step.value("energy_kwh")).record
     year = main.intensity_year if main.intensity_source == "gcp-region" else None
     return device_kwh, main.cloud_provider, main.cloud_region, year
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from carbon_kfp.outputs import load_record
 from carbon_kfp.record import EmissionsRecord
+from carbon_kfp.report import text_table
 from carbon_kfp.units import format_co2, format_duration, format_energy, plural
 
 #: ``kpi_co2`` is the artifact name every carbon-kfp step uses for its energy/CO2 Metrics.
@@ -349,19 +350,7 @@ def format_summary(summary: RunSummary) -> str:
             "",
         )
     )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    numeric = {2, 3, 4, 5}
-
-    def render(row: tuple[str, ...]) -> str:
-        cells = [
-            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        return "  ".join(cells).rstrip()
-
-    lines = [render(rows[0]), "  ".join("-" * width for width in widths)]
-    lines += [render(row) for row in rows[1:-1]]
-    lines += ["  ".join("-" * width for width in widths), render(rows[-1])]
+    lines = text_table(rows, numeric={2, 3, 4, 5}, total=True)
     cached = [step for step in summary.steps if step.status == "cached"]
     if cached:
         lines.append(
