@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ def submit_settings(
     project: str,
     region: str,
     pipeline_root: str,
-    labels: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
     service_account: str | None = None,
     experiment: str | None = None,
     network: str | None = None,
@@ -80,7 +80,7 @@ def submit_settings(
     enable_caching: bool | None = None,
     display_name: str | None = None,
 ) -> SubmitSettings:
-    """Checks every setting as typed on the command line (``labels`` as ``KEY=VALUE``).
+    """Checks every setting as given on the command line (``labels`` parsed from ``KEY=VALUE``).
 
     The job's labels are the user's plus ``carbon-kfp: <version>``.
 
@@ -94,7 +94,7 @@ def submit_settings(
         project=vertex_checks.check_project(project),
         region=region,
         pipeline_root=vertex_checks.check_pipeline_root(pipeline_root),
-        labels=vertex_checks.job_labels(vertex_checks.parse_labels(labels), __version__),
+        labels=vertex_checks.job_labels(vertex_checks.check_labels(labels or {}), __version__),
         service_account=vertex_checks.check_service_account(service_account),
         experiment=vertex_checks.check_experiment(experiment),
         network=vertex_checks.check_network(network),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from carbon_kfp.errors import ConfigError, close_matches
 
@@ -252,25 +252,17 @@ def check_label(key: str, value: str) -> None:
         )
 
 
-def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
-    """``["team=ml", "cost-center=42"]`` -> a label dict, each checked with :func:`check_label`.
+def check_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """The user's labels, each checked with :func:`check_label`.
 
     Raises:
-        ConfigError: an item without ``=``, a key given twice, the reserved ``carbon-kfp`` key,
-            or a label that breaks the rules.
+        ConfigError: the reserved ``carbon-kfp`` key, or a label that breaks the rules.
     """
-    labels: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"--label {pair!r}; expected KEY=VALUE")
-        if key in labels:
-            raise ConfigError(f"--label {key!r} given twice")
+    for key, value in labels.items():
         if key == VERSION_LABEL:
             raise ConfigError(f"--label {key!r} is set by carbon-kfp itself (its version)")
         check_label(key, value)
-        labels[key] = value
-    return labels
+    return dict(labels)
 
 
 def version_label_value(version: str) -> str:

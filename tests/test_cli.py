@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from carbon_kfp import cli
+from carbon_kfp.cli.options import parse_pairs
 from carbon_kfp.errors import ConfigError
-from carbon_kfp.kfp.params import parse_params
 from tests.kfp_features import needs_full_kfp_local
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,11 +28,13 @@ def carbon_kfp(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
     )
 
 
-def test_parse_params() -> None:
-    assert parse_params(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
+def test_parse_pairs() -> None:
+    assert parse_pairs(["a=1", "b=x=y", "c="], "--param") == {"a": "1", "b": "x=y", "c": ""}
     for bad in (["novalue"], ["=1"], ["a=1", "a=2"]):
         with pytest.raises(ConfigError, match="--param"):
-            parse_params(bad)
+            parse_pairs(bad, "--param")
+    with pytest.raises(ConfigError, match="--label 'team' given twice"):
+        parse_pairs(["team=a", "team=b"], "--label", "KEY")
 
 
 @pytest.mark.slow  # a fresh interpreter in a subprocess

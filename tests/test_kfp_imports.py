@@ -40,6 +40,8 @@ def _modules(code: str) -> set[str]:
         "import carbon_kfp.executor, carbon_kfp.report, carbon_kfp.compare",
         "import argparse, carbon_kfp.executor as exe\n"
         "exe.configure_exec_parser(argparse.ArgumentParser())",
+        # what `carbon-kfp exec` loads before it runs the command
+        "import carbon_kfp.cli\ncarbon_kfp.cli.build_parser()",
     ],
 )
 def test_core_imports_no_kfp_or_heavy_packages(statement: str) -> None:

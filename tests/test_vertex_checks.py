@@ -9,12 +9,12 @@ from carbon_kfp.errors import ConfigError
 from carbon_kfp.vertex_checks import (
     MAX_LABELS,
     check_encryption_key,
+    check_labels,
     check_pipeline_root,
     check_project,
     check_region,
     check_resource_parameter,
     job_labels,
-    parse_labels,
     pipelines_regions,
     version_label_value,
 )
@@ -55,15 +55,12 @@ def test_bad_roots(root: str) -> None:
 
 
 def test_labels() -> None:
-    assert parse_labels(["team=ml", "empty=", "ünïcode=wert"]) == {
-        "team": "ml",
-        "empty": "",
-        "ünïcode": "wert",
-    }
-    with pytest.raises(ConfigError, match="given twice"):
-        parse_labels(["a=1", "a=2"])
+    labels = {"team": "ml", "empty": "", "ünïcode": "wert"}
+    assert check_labels(labels) == labels
     with pytest.raises(ConfigError, match="only lowercase"):
-        parse_labels(["a=b.c"])
+        check_labels({"a": "b.c"})
+    with pytest.raises(ConfigError, match="set by carbon-kfp itself"):
+        check_labels({"carbon-kfp": "1"})
     assert version_label_value("0.1.0+local.2") == "0-1-0-local-2"
     assert job_labels({"a": "b"}, "1.2.3") == {"a": "b", "carbon-kfp": "1-2-3"}
     many = {f"k{i}": "v" for i in range(MAX_LABELS)}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from carbon_kfp.cli.help import add_subcommand
-from carbon_kfp.kfp.params import parse_params
+from carbon_kfp.cli.options import add_param_option, parse_pairs
 
 
 def register(commands: Any) -> None:
@@ -40,17 +40,6 @@ def register(commands: Any) -> None:
     run.set_defaults(handler=_run)
 
 
-def add_param_option(parser: argparse.ArgumentParser) -> None:
-    """``--param NAME=VALUE`` (repeatable), shared by ``run`` and ``submit``."""
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="pipeline parameter (repeatable), e.g. --param n_estimators=100",
-    )
-
-
 def _run(args: argparse.Namespace) -> int:
     from carbon_kfp.kfp.local_run import PipelineRunError, run_pipeline
     from carbon_kfp.kfp.params import convert_params
@@ -58,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     from carbon_kfp.kfp.source import registered_source
 
     source = registered_source(args.pipeline)
-    arguments = convert_params(source.component, parse_params(args.param), source.choices)
+    arguments = convert_params(source.component, parse_pairs(args.param, "--param"), source.choices)
     try:
         summary = run_pipeline(
             source.component,

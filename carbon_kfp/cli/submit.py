@@ -11,7 +11,7 @@ from typing import Any
 
 from carbon_kfp.cli.compile import SOURCE_HELP, add_image_options, compile_checked
 from carbon_kfp.cli.help import add_subcommand
-from carbon_kfp.cli.pipelines import add_param_option
+from carbon_kfp.cli.options import add_param_option, parse_pairs
 from carbon_kfp.errors import ConfigError
 
 
@@ -76,7 +76,7 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _checked_submit(args: argparse.Namespace) -> int:
-    from carbon_kfp.kfp.params import convert_params, parse_params
+    from carbon_kfp.kfp.params import convert_params
     from carbon_kfp.vertex import follow_job, submit_pipeline, submit_settings
     from carbon_kfp.vertex_checks import check_resource_parameter
 
@@ -84,7 +84,7 @@ def _checked_submit(args: argparse.Namespace) -> int:
         project=args.project,
         region=args.region,
         pipeline_root=args.pipeline_root,
-        labels=args.label,
+        labels=parse_pairs(args.label, "--label", "KEY"),
         service_account=args.service_account,
         experiment=args.experiment,
         network=args.network,
@@ -92,7 +92,7 @@ def _checked_submit(args: argparse.Namespace) -> int:
         enable_caching=False if args.no_cache else None,
         display_name=args.display_name,
     )
-    params = parse_params(args.param)
+    params = parse_pairs(args.param, "--param")
     with tempfile.TemporaryDirectory() as scratch:
         source, compiled, problems = compile_checked(
             args, Path(scratch) / "pipeline.yaml", "vertex"

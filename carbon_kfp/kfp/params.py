@@ -8,30 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, cast
 
 from carbon_kfp.errors import ConfigError, close_matches
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-
-
-def parse_params(pairs: Sequence[str]) -> dict[str, str]:
-    """``["a=1", "b=x=y"]`` -> ``{"a": "1", "b": "x=y"}``.
-
-    Raises:
-        ConfigError: an item without ``=`` or with an empty name, or a name given twice.
-    """
-    params: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--param {pair!r}; expected NAME=VALUE")
-        if name.strip() in params:
-            raise ConfigError(f"--param {name.strip()!r} given twice")
-        params[name.strip()] = value
-    return params
 
 
 def convert_params(
