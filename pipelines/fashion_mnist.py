@@ -24,13 +24,8 @@ from typing import Any
 
 from kfp import dsl
 
-from carbon_kfp.components import (
-    carbon_report,
-    evaluate_fashion_cnn,
-    load_fashion_mnist,
-    train_fashion_cnn,
-)
-from carbon_kfp.kfp import tracking_args
+from carbon_kfp.components import evaluate_fashion_cnn, load_fashion_mnist, train_fashion_cnn
+from carbon_kfp.pipelines._steps import report_steps, tracking_inputs
 
 PIPELINE_NAME = "fashion-mnist"
 T4_VERTEX = "NVIDIA_TESLA_T4"
@@ -121,7 +116,7 @@ def build_pipeline(target: str = "vertex", *, custom_job: bool = False) -> Any:
             cloud_location: Region the steps run in, for the grid intensity of every record;
                 ``""`` uses the tracker's default (world average, flagged).
         """
-        tracking = {"project_name": project_name, **tracking_args(cloud_location=cloud_location)}
+        tracking = tracking_inputs(project_name, cloud_location)
 
         load = load_fashion_mnist(data_uri=data_uri, check_sha256=check_sha256, **tracking)
         load.set_display_name("Load Fashion-MNIST").set_caching_options(True)
@@ -150,14 +145,7 @@ def build_pipeline(target: str = "vertex", *, custom_job: bool = False) -> Any:
         )
         evaluate.set_display_name("Evaluate on test set").set_caching_options(True)
 
-        report = carbon_report(
-            kpi_co2_1=load.outputs["kpi_co2"],
-            kpi_co2_2=train.outputs["kpi_co2"],
-            kpi_co2_3=evaluate.outputs["kpi_co2"],
-            title="Fashion-MNIST: energy and CO2 per step",
-            pipeline_job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        )
-        report.set_display_name("Carbon report").set_caching_options(False)
+        report_steps("Fashion-MNIST: energy and CO2 per step", load, train, evaluate)
 
     return fashion_mnist
 

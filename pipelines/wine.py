@@ -20,14 +20,13 @@ Compile (images from :mod:`carbon_kfp.images`)::
 from kfp import dsl
 
 from carbon_kfp.components import (
-    carbon_report,
     check_serving_image,
     evaluate_wine_model,
     load_wine_data,
     train_wine_model,
 )
 from carbon_kfp.components.check_serving_image.component import DEFAULT_SERVING_IMAGE
-from carbon_kfp.kfp import tracking_args
+from carbon_kfp.pipelines._steps import report_steps, tracking_inputs
 from carbon_kfp.pipelines.gcpc import (
     LOCATION_PLACEHOLDER,
     UnmanagedContainerModel,
@@ -103,8 +102,7 @@ def wine_pipeline(
             ``"europe-west4"`` when submitting to Vertex AI there); ``""`` uses the tracker's
             default (world average, flagged ``intensity_source=world-default``).
     """
-    # A parameter, not LOCATION_PLACEHOLDER: kfp.local cannot resolve that placeholder.
-    tracking = {"project_name": project_name, **tracking_args(cloud_location=cloud_location)}
+    tracking = tracking_inputs(project_name, cloud_location)
 
     load = load_wine_data(
         source=source,
@@ -135,18 +133,8 @@ def wine_pipeline(
     )
     evaluate.set_display_name("Evaluate on test set").set_caching_options(True)
 
-    # The deploy step is conditional, so its kpi_co2 cannot feed a task outside the condition;
-    # it is on the deploy task itself (and in the local run summary).
-    report = carbon_report(
-        kpi_co2_1=load.outputs["kpi_co2"],
-        kpi_co2_2=train.outputs["kpi_co2"],
-        kpi_co2_3=evaluate.outputs["kpi_co2"],
-        title="Wine quality: energy and CO2 per step",
-        pipeline_job=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-    )
-    # Always rendered for this run; a cached step's record names an earlier job, so the report
-    # shows it as cached and keeps it out of this run's total.
-    report.set_display_name("Carbon report").set_caching_options(False)
+    # The deploy steps (conditional; GCPC ops and an image check) write no kpi_co2.
+    report_steps("Wine quality: energy and CO2 per step", load, train, evaluate)
 
     with (
         dsl.If(deploy_target == "vertex", name="deploy-target-vertex"),

@@ -13,24 +13,17 @@ from carbon_kfp.components.evaluate_fashion_cnn.component import evaluate_fashio
 from carbon_kfp.components.train_fashion_cnn.component import train_fashion_cnn
 from carbon_kfp.fashion.data import save_split
 from carbon_kfp.fashion.model import CLASS_NAMES
+from tests.component_calls import call_component
 from tests.fashion_data import synthetic_split
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 def run_evaluate(tmp_path: Path, model: dsl.Model, test: dsl.Dataset) -> tuple[Any, ...]:
-    metrics = dsl.Metrics(uri=str(tmp_path / "eval" / "metrics"))
-    classification = dsl.ClassificationMetrics(uri=str(tmp_path / "eval" / "cm"))
-    kpi = dsl.Metrics(uri=str(tmp_path / "eval" / "kpi_co2"))
-    result = evaluate_fashion_cnn.python_func(
-        model=model,
-        test_data=test,
-        metrics=metrics,
-        classification_metrics=classification,
-        kpi_co2=kpi,
-        batch_size=32,
+    result, out = call_component(
+        evaluate_fashion_cnn, tmp_path / "eval", model=model, test_data=test, batch_size=32
     )
-    return result, metrics, classification, kpi
+    return result, out["metrics"], out["classification_metrics"], out["kpi_co2"]
 
 
 @pytest.mark.slow

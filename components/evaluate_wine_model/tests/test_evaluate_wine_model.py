@@ -11,40 +11,29 @@ from kfp import dsl
 from carbon_kfp.components.evaluate_wine_model.component import evaluate_wine_model
 from carbon_kfp.components.load_wine_data.component import load_wine_data
 from carbon_kfp.components.train_wine_model.component import train_wine_model
+from tests.component_calls import call_component
 from tests.wine_data import WineCsv
 
 
 def load_and_train(tmp_path: Path, source: str = "", **train_kwargs: Any) -> dict[str, Any]:
-    artifacts = {
-        "train_data": dsl.Dataset(uri=str(tmp_path / "load" / "train_data")),
-        "test_data": dsl.Dataset(uri=str(tmp_path / "load" / "test_data")),
-        "model": dsl.Model(uri=str(tmp_path / "train" / "model")),
+    _, loaded = call_component(load_wine_data, tmp_path / "load", source=source)
+    _, trained = call_component(
+        train_wine_model, tmp_path / "train", train_data=loaded["train_data"], **train_kwargs
+    )
+    return {
+        "train_data": loaded["train_data"],
+        "test_data": loaded["test_data"],
+        "model": trained["model"],
     }
-    load_wine_data.python_func(
-        train_data=artifacts["train_data"],
-        test_data=artifacts["test_data"],
-        kpi_co2=dsl.Metrics(uri=str(tmp_path / "load" / "kpi_co2")),
-        source=source,
-    )
-    train_wine_model.python_func(
-        train_data=artifacts["train_data"],
-        model=artifacts["model"],
-        kpi_co2=dsl.Metrics(uri=str(tmp_path / "train" / "kpi_co2")),
-        **train_kwargs,
-    )
-    return artifacts
 
 
 def run_evaluate(tmp_path: Path, artifacts: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    outputs = {
-        "metrics": dsl.Metrics(uri=str(tmp_path / "evaluate" / "metrics")),
-        "classification_metrics": dsl.ClassificationMetrics(
-            uri=str(tmp_path / "evaluate" / "classification_metrics")
-        ),
-        "kpi_co2": dsl.Metrics(uri=str(tmp_path / "evaluate" / "kpi_co2")),
-    }
-    result = evaluate_wine_model.python_func(
-        model=artifacts["model"], test_data=artifacts["test_data"], **outputs, **kwargs
+    result, outputs = call_component(
+        evaluate_wine_model,
+        tmp_path / "evaluate",
+        model=artifacts["model"],
+        test_data=artifacts["test_data"],
+        **kwargs,
     )
     return {**outputs, "result": result}
 

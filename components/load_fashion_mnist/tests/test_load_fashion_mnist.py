@@ -9,15 +9,13 @@ from kfp import dsl
 
 from carbon_kfp.components.load_fashion_mnist.component import load_fashion_mnist
 from carbon_kfp.fashion.data import read_split
+from tests.component_calls import call_component
 from tests.fashion_data import REAL_DATA, synthetic_split, write_idx_folder
 
 
 def run_load(tmp_path: Path, **kwargs: object) -> tuple[dsl.Dataset, dsl.Dataset, dsl.Metrics]:
-    train = dsl.Dataset(uri=str(tmp_path / "load" / "train_data"))
-    test = dsl.Dataset(uri=str(tmp_path / "load" / "test_data"))
-    kpi = dsl.Metrics(uri=str(tmp_path / "load" / "kpi_co2"))
-    load_fashion_mnist.python_func(train_data=train, test_data=test, kpi_co2=kpi, **kwargs)
-    return train, test, kpi
+    _, out = call_component(load_fashion_mnist, tmp_path / "load", **kwargs)
+    return out["train_data"], out["test_data"], out["kpi_co2"]
 
 
 def test_writes_both_splits_and_measures(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 from kfp import dsl
 
 from carbon_kfp.components.load_wine_data.component import load_wine_data
+from tests.component_calls import call_component
 from tests.wine_data import WINE_COLUMNS, WineCsv
 
 BUNDLED_ROWS = 4898
@@ -21,11 +22,8 @@ BUNDLED_DUPLICATES = 937
 
 
 def run_load(tmp_path: Path, **kwargs: Any) -> tuple[dsl.Dataset, dsl.Dataset, dsl.Metrics]:
-    train = dsl.Dataset(uri=str(tmp_path / "out" / "train_data"))
-    test = dsl.Dataset(uri=str(tmp_path / "out" / "test_data"))
-    kpi = dsl.Metrics(uri=str(tmp_path / "out" / "kpi_co2"))
-    load_wine_data.python_func(train_data=train, test_data=test, kpi_co2=kpi, **kwargs)
-    return train, test, kpi
+    _, out = call_component(load_wine_data, tmp_path / "out", **kwargs)
+    return out["train_data"], out["test_data"], out["kpi_co2"]
 
 
 def test_bundled_default_drops_duplicates_and_stratifies(tmp_path: Path) -> None:

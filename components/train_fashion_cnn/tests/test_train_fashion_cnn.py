@@ -14,6 +14,7 @@ from kfp import dsl
 from carbon_kfp.components.train_fashion_cnn.component import train_fashion_cnn
 from carbon_kfp.errors import ConfigError
 from carbon_kfp.fashion.data import save_split
+from tests.component_calls import call_component
 from tests.fashion_data import synthetic_split
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -32,10 +33,8 @@ def train_data(tmp_path: Path) -> dsl.Dataset:
 def run_train(
     tmp_path: Path, train: dsl.Dataset, **kwargs: object
 ) -> tuple[dsl.Model, dsl.Metrics]:
-    model = dsl.Model(uri=str(tmp_path / "train" / "model"))
-    kpi = dsl.Metrics(uri=str(tmp_path / "train" / "kpi_co2"))
-    train_fashion_cnn.python_func(train_data=train, model=model, kpi_co2=kpi, **kwargs)
-    return model, kpi
+    _, out = call_component(train_fashion_cnn, tmp_path / "train", train_data=train, **kwargs)
+    return out["model"], out["kpi_co2"]
 
 
 @pytest.mark.slow

@@ -10,28 +10,21 @@ from kfp import dsl
 
 from carbon_kfp.components.load_wine_data.component import load_wine_data
 from carbon_kfp.components.train_wine_model.component import train_wine_model
+from tests.component_calls import call_component
 from tests.wine_data import WineCsv
 
 
 @pytest.fixture
 def train_data(tmp_path: Path, wine_csv: WineCsv) -> dsl.Dataset:
-    train = dsl.Dataset(uri=str(tmp_path / "load" / "train_data"))
-    load_wine_data.python_func(
-        train_data=train,
-        test_data=dsl.Dataset(uri=str(tmp_path / "load" / "test_data")),
-        kpi_co2=dsl.Metrics(uri=str(tmp_path / "load" / "kpi_co2")),
-        source=str(wine_csv(rows=150)),
-    )
-    return train
+    _, out = call_component(load_wine_data, tmp_path / "load", source=str(wine_csv(rows=150)))
+    return out["train_data"]
 
 
 def run_train(
     tmp_path: Path, train: dsl.Dataset, **kwargs: object
 ) -> tuple[dsl.Model, dsl.Metrics]:
-    model = dsl.Model(uri=str(tmp_path / "train" / "model"))
-    kpi = dsl.Metrics(uri=str(tmp_path / "train" / "kpi_co2"))
-    train_wine_model.python_func(train_data=train, model=model, kpi_co2=kpi, **kwargs)
-    return model, kpi
+    _, out = call_component(train_wine_model, tmp_path / "train", train_data=train, **kwargs)
+    return out["model"], out["kpi_co2"]
 
 
 def test_writes_model_joblib_for_vertex_serving(tmp_path: Path, train_data: dsl.Dataset) -> None:
