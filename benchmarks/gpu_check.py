@@ -32,11 +32,13 @@ and ``--seconds``; under 3 minutes on an H100.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +74,22 @@ class _Ticker:
         self._thread.join()
 
 
-def _counter_and_power(visible: str | None, power_hz: float) -> tuple[GpuSensor, GpuSensor]:
-    """Two started sensors on the same GPUs: the energy counter, and power sampled at power_hz."""
+@contextlib.contextmanager
+def _counter_and_power(
+    visible: str | None, power_hz: float
+) -> Iterator[tuple[GpuSensor, GpuSensor]]:
+    """Two started, ticking sensors on the same GPUs: the energy counter, and power sampled at
+    ``power_hz``; both are closed on leaving, also when the measured code raises."""
     counter = GpuSensor(visible_devices=visible)
     power = GpuSensor(visible_devices=visible, method="nvml-power", power_sample_hz=power_hz)
-    counter.start()
-    power.start()
-    return counter, power
+    try:
+        counter.start()
+        power.start()
+        with _Ticker([counter, power]):
+            yield counter, power
+    finally:
+        counter.close()
+        power.close()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -173,8 +184,7 @@ def fashion_epoch(args: argparse.Namespace, visible: str | None) -> dict[str, An
         train_data = dsl.Dataset(uri=str(root / "train_data"))
         data.save_split(Path(train_data.path), images[:count], labels[:count])
         kpi = dsl.Metrics(uri=str(root / "kpi_co2"))
-        counter, power = _counter_and_power(visible, args.power_hz)
-        with _Ticker([counter, power]):
+        with _counter_and_power(visible, args.power_hz) as (counter, power):
             t0 = time.perf_counter()
             train_fashion_cnn.python_func(
                 train_data=train_data,
@@ -189,8 +199,6 @@ def fashion_epoch(args: argparse.Namespace, visible: str | None) -> dict[str, An
             counter_r = counter.read()
             power_r = power.read()
             call_s = time.perf_counter() - t0
-        counter.close()
-        power.close()
         record = json.loads(Path(kpi.path).read_text())
     return {
         "source": source,
@@ -307,16 +315,13 @@ def main(argv: list[str] | None = None) -> int:
             blocks.append({"sampling": False, "steps": len(durations)})
             blocks[-1]["mean_step_ms"] = statistics.fmean(durations) * 1e3
             continue
-        counter, power = _counter_and_power(visible, args.power_hz)
-        with _Ticker([counter, power]):
+        with _counter_and_power(visible, args.power_hz) as (counter, power):
             t0 = time.perf_counter()
             durations = train_for(step, block_s)
             counter_r = counter.read()
             power_r = power.read()
             elapsed_s = time.perf_counter() - t0
         samples = sum(d.power_samples for d in power.device_readings())
-        counter.close()
-        power.close()
         notes += [w for w in (*counter.warnings(), *power.warnings()) if w not in notes]
         with_times += durations
         counter_j += counter_r.energy_j
