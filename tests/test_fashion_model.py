@@ -58,7 +58,7 @@ def test_inputs_are_scaled_to_unit_range() -> None:
 
 
 @pytest.mark.slow  # imports Keras and torch (seconds)
-def test_architecture_is_the_articles_with_flatten_first() -> None:
+def test_architecture_is_the_articles_with_flatten_first_padding_and_he_init() -> None:
     keras = cnn.import_keras()
     network = cnn.build_model(keras)
     kinds = [type(layer).__name__ for layer in network.layers]
@@ -73,9 +73,15 @@ def test_architecture_is_the_articles_with_flatten_first() -> None:
     ]
     assert [network.layers[i].filters for i in (0, 2)] == [32, 64]
     assert network.layers[5].units == 128 and network.layers[6].units == 10
-    assert network.layers[4].output.shape[-1] == 5 * 5 * 64
+    assert network.layers[4].output.shape[-1] == 7 * 7 * 64  # "same" padding: 28 -> 14 -> 7
+    assert [network.layers[i].padding for i in (0, 2)] == ["same", "same"]
+    initialisers = [type(network.layers[i].kernel_initializer).__name__ for i in (0, 2, 5, 6)]
+    assert initialisers == ["HeNormal", "HeNormal", "HeNormal", "GlorotUniform"]
     assert network.optimizer.learning_rate.numpy() == pytest.approx(0.001)
-    assert network.count_params() == 225_034
+    assert network.count_params() == 320 + 18_496 + 401_536 + 1_290
+    keras_defaults = cnn.build_model(keras, padding="valid", relu_initializer="glorot_uniform")
+    assert keras_defaults.layers[4].output.shape[-1] == 5 * 5 * 64  # 28 -> 26 -> 13 -> 11 -> 5
+    assert keras_defaults.count_params() == 225_034
 
 
 @pytest.mark.parametrize(
@@ -85,6 +91,7 @@ def test_architecture_is_the_articles_with_flatten_first() -> None:
         ({"dense_units": -3}, "dense_units=-3"),
         ({"learning_rate": 0.0}, "learning_rate=0.0: expected a positive number"),
         ({"learning_rate": float("nan")}, "learning_rate=nan"),
+        ({"padding": "full"}, "padding='full': expected 'same' or 'valid'"),
     ],
 )
 def test_bad_sizes_are_named(option: dict[str, float], message: str) -> None:

@@ -4,7 +4,16 @@ The article's network: Conv 32 → MaxPool → Conv 64 → MaxPool → Flatten �
 softmax, Adam at learning rate 0.001. The article applied the Dense 128 *before* Flatten, which
 makes it a per-pixel 1×1 projection of the 64 channels to 128 (on a 5 × 5 grid) and leaves the
 classifier a single Dense 10 over 3,200 inputs. Here Flatten comes first, the usual order: the
-Dense 128 sees the whole image (1,600 inputs), and the head is two layers as the article meant.
+Dense 128 sees the whole image, and the head is two layers as the article meant.
+
+The article named the layers, not their padding or initialisation. Two choices are made here:
+``"same"`` padding (28 → 14 → 7, so Flatten gives 7 × 7 × 64 = 3,136 inputs instead of the 1,600
+that unpadded 3 × 3 convolutions leave, and the edges of the garments stay in the picture) and He
+initialisation for the ReLU layers (He et al., 2015: Glorot's, Keras's default, is derived for
+symmetric activations and starts ReLU layers with too small a signal). Chosen on held-out
+*training* images, never the test set: 1 epoch on 10,000 images, validated on 10,000 others,
+seeds 11–16, mean accuracy 0.792 (neither), 0.823 (padding), 0.826 (He), 0.849 (both);
+``benchmarks/fashion_choices.py`` repeats the comparison.
 
 Keras reads its backend once, at import: :func:`import_keras` sets ``KERAS_BACKEND`` first when
 it is unset (see there). numpy is imported here; Keras only by :func:`import_keras`.
@@ -68,8 +77,14 @@ def build_model(
     conv2_filters: int = 64,
     dense_units: int = 128,
     learning_rate: float = 0.001,
+    padding: str = "same",
+    relu_initializer: str = "he_normal",
 ) -> Any:
     """The compiled CNN (sparse categorical cross-entropy, accuracy).
+
+    The defaults are the kit's network (the module docstring says why); ``padding="valid"`` and
+    ``relu_initializer="glorot_uniform"`` give Keras's defaults, which
+    ``benchmarks/fashion_choices.py`` compares. The softmax layer keeps Glorot's initialisation.
 
     Args:
         keras: The module from :func:`import_keras`.
@@ -77,9 +92,12 @@ def build_model(
         conv2_filters: Filters of the second 3×3 convolution.
         dense_units: Units of the hidden Dense layer.
         learning_rate: Adam's learning rate.
+        padding: Padding of both convolutions, ``"same"`` or ``"valid"``.
+        relu_initializer: Keras initialiser name of the three ReLU layers' kernels.
 
     Raises:
-        ValueError: a size below 1 or a learning rate that is not a positive finite number.
+        ValueError: a size below 1, a learning rate that is not a positive finite number, or a
+            padding other than ``"same"`` / ``"valid"``.
     """
     for name, value in (
         ("conv1_filters", conv1_filters),
@@ -90,16 +108,19 @@ def build_model(
             raise ValueError(f"{name}={value}: expected at least 1")
     if not (np.isfinite(learning_rate) and learning_rate > 0):
         raise ValueError(f"learning_rate={learning_rate}: expected a positive number")
+    if padding not in ("same", "valid"):
+        raise ValueError(f"padding={padding!r}: expected 'same' or 'valid'")
     layers = keras.layers
+    conv = {"activation": "relu", "padding": padding, "kernel_initializer": relu_initializer}
     model = keras.Sequential(
         [
             keras.Input((IMAGE_SIDE, IMAGE_SIDE, 1)),
-            layers.Conv2D(conv1_filters, 3, activation="relu"),
+            layers.Conv2D(conv1_filters, 3, **conv),
             layers.MaxPooling2D(2),
-            layers.Conv2D(conv2_filters, 3, activation="relu"),
+            layers.Conv2D(conv2_filters, 3, **conv),
             layers.MaxPooling2D(2),
             layers.Flatten(),
-            layers.Dense(dense_units, activation="relu"),
+            layers.Dense(dense_units, activation="relu", kernel_initializer=relu_initializer),
             layers.Dense(NUM_CLASSES, activation="softmax"),
         ],
         name="fashion_cnn",
