@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from carbon_kfp.errors import ConfigError, close_matches
 from carbon_kfp.tables import DataFileError, parse_float, read_rows
@@ -43,8 +43,7 @@ _EMBODIED_PATH = "ccf/coefficients-gcp-embodied.csv"
 _INSTANCES_PATH = "ccf/gcp-instances.csv"
 
 
-@dataclass(frozen=True)
-class HostServer:
+class HostServer(NamedTuple):
     """A machine type's host server, as CCF describes it.
 
     Attributes:
@@ -70,8 +69,7 @@ class HostServer:
     includes_gpus: bool
 
 
-@dataclass(frozen=True)
-class EmbodiedEstimate:
+class EmbodiedEstimate(NamedTuple):
     """A window's embodied emissions, or ``None`` values and a ``method`` saying why not.
 
     Units: kg CO2eq. ``low_kg <= kg <= high_kg`` when known.

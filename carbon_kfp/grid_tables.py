@@ -20,7 +20,7 @@ import functools
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from carbon_kfp.tables import (
     DATA_DIR,
@@ -39,8 +39,7 @@ OWID_VALUE_COLUMN = "Carbon intensity of electricity per kWh"
 OWID_WORLD = "OWID_WRL"
 
 
-@dataclass(frozen=True)
-class GcpYear:
+class GcpYear(NamedTuple):
     """One of Google's yearly region files."""
 
     year: int
@@ -48,8 +47,7 @@ class GcpYear:
     g_per_kwh_by_region: Mapping[str, float]
 
 
-@dataclass(frozen=True)
-class LegacyRegion:
+class LegacyRegion(NamedTuple):
     """One row of the legacy CodeCarbon region table."""
 
     g_per_kwh: float
@@ -57,8 +55,7 @@ class LegacyRegion:
     table_iso_code: str  # the table's countryIsoCode, "USA" for every AWS region: names come first
 
 
-@dataclass(frozen=True)
-class OwidSeries:
+class OwidSeries(NamedTuple):
     """One OWID entity's yearly intensities (ascending years)."""
 
     entity: str

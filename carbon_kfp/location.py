@@ -30,7 +30,7 @@ import math
 import os
 import re
 import threading
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from carbon_kfp.errors import ConfigError, close_matches, warn_once
 
@@ -61,8 +61,7 @@ _MACHINE_TYPE_RE = re.compile(r"projects/[^/]+/machineTypes/([a-z0-9][a-z0-9-]*)
 _MAX_METADATA_BYTES = 1024
 
 
-@dataclass(frozen=True)
-class CloudLocation:
+class CloudLocation(NamedTuple):
     """A detected cloud location.
 
     Attributes:

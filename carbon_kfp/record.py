@@ -22,7 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 from carbon_kfp._version import __version__
 from carbon_kfp.energy import joules_to_kwh
@@ -41,8 +41,7 @@ _NO_READING = Reading(energy_j=0.0, method="none")
 _RENAMED_KEYS = {"ram_total_size_gb": "ram_total_size_gib", "ram_used_gb": "ram_used_gib"}
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Cumulative readings at one instant.
 
     Attributes:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from carbon_kfp.errors import ConfigError, warn_once
 from carbon_kfp.sensors.base import NullSensor, Sensor
@@ -30,8 +29,7 @@ if TYPE_CHECKING:
 LocationMode = Literal["off", "auto"]
 
 
-@dataclass(frozen=True)
-class Site:
+class Site(NamedTuple):
     """Grid intensity and PUE for the records, with the notes that explain fallbacks.
 
     ``off_platform``: ``location="auto"`` looked for GCP (variables, metadata server) and found
@@ -44,8 +42,7 @@ class Site:
     off_platform: bool = False
 
 
-@dataclass(frozen=True)
-class Sensors:
+class Sensors(NamedTuple):
     """The sensors of one tracker (``cpu``, ``gpu``, ``ram``), the scope they charge, and notes."""
 
     sensors: tuple[Sensor, ...]

@@ -10,8 +10,7 @@ signal handler (the tracker's SIGTERM handler only raises, :mod:`carbon_kfp.sigt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from carbon_kfp.errors import warn_once
 from carbon_kfp.uncertainty import method_bounds_j
@@ -33,8 +32,7 @@ Method = Literal[
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class Reading:
+class Reading(NamedTuple):
     """Cumulative energy of one device class since the sensor's ``start()``.
 
     Attributes:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from types import MappingProxyType
+from typing import Literal, NamedTuple, TypeVar
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -44,8 +44,7 @@ _V1_CPUACCT_MOUNTS = ("cpuacct", "cpu,cpuacct", "cpuacct,cpu")
 # --------------------------------------------------------------------------- pure parsers
 
 
-@dataclass(frozen=True)
-class Membership:
+class Membership(NamedTuple):
     """A process's cgroup paths, as listed in ``/proc/<pid>/cgroup``.
 
     Attributes:
@@ -55,7 +54,7 @@ class Membership:
     """
 
     v2_path: str | None
-    v1_paths: Mapping[str, str] = field(default_factory=dict)
+    v1_paths: Mapping[str, str] = MappingProxyType({})
 
 
 def parse_proc_cgroup(text: str) -> Membership:
@@ -170,8 +169,7 @@ def shares_to_vcpus(shares: int, *, kubernetes: bool) -> float | None:
     return shares / SHARES_PER_VCPU
 
 
-@dataclass(frozen=True)
-class WeightReading:
+class WeightReading(NamedTuple):
     """A v2 ``cpu.weight`` read as a CPU request, by the two runtime formulas in use.
 
     Attributes:
@@ -215,8 +213,7 @@ def weight_to_cpu_request(weight: int, *, kubernetes: bool) -> WeightReading:
 # --------------------------------------------------------------------------- location
 
 
-@dataclass(frozen=True)
-class CgroupDirs:
+class CgroupDirs(NamedTuple):
     """The directories of one process's cgroup, per controller, on the mounted cgroup fs.
 
     Attributes:
@@ -309,8 +306,7 @@ def _read(path: Path) -> str | None:
 # --------------------------------------------------------------------------- readers
 
 
-@dataclass(frozen=True)
-class CgroupLimits:
+class CgroupLimits(NamedTuple):
     """What a cgroup is allocated (the tightest value over its ancestors for quotas and limits).
 
     Attributes:

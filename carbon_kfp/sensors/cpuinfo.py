@@ -26,9 +26,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from carbon_kfp import tables
 from carbon_kfp.location import normalize_cloud_provider
@@ -50,8 +49,7 @@ _FALLBACK_KEYS = {
 }
 
 
-@dataclass(frozen=True)
-class CpuInfo:
+class CpuInfo(NamedTuple):
     """The first processor block of ``/proc/cpuinfo``.
 
     Attributes:
@@ -197,8 +195,7 @@ def microarchitecture(info: CpuInfo) -> str | None:
 # --------------------------------------------------------------------------- power figures
 
 
-@dataclass(frozen=True)
-class CpuPowerModel:
+class CpuPowerModel(NamedTuple):
     """Per-vCPU power of one CPU, and where the numbers came from.
 
     Attributes:

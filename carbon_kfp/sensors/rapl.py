@@ -39,9 +39,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from carbon_kfp.energy import counter_delta, max_safe_interval_s
 
@@ -64,8 +63,7 @@ class RaplUnreadable(RaplError):
     """RAPL zones exist but their counters cannot be read; the message names the fix."""
 
 
-@dataclass(frozen=True)
-class RaplDomain:
+class RaplDomain(NamedTuple):
     """One powercap zone.
 
     Attributes:

@@ -19,9 +19,8 @@ import contextlib
 import os
 import threading
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from carbon_kfp.errors import ConfigError, close_matches
 from carbon_kfp.sensors import cgroup
@@ -46,8 +45,7 @@ SHARED_WALK_S = 0.05
 # --------------------------------------------------------------------------- host figures
 
 
-@dataclass(frozen=True)
-class HostCpuTimes:
+class HostCpuTimes(NamedTuple):
     """Cumulative CPU time of the whole host since boot, from ``/proc/stat``.
 
     Attributes:
@@ -244,7 +242,7 @@ class ContainerScope(Scope):
         legacy = limits.cpu_request_legacy_vcpus
         if cpu_source == "cpu-request" and legacy is not None:
             legacy_vcpus, _ = cgroup.effective_vcpus(
-                replace(limits, cpu_request_vcpus=legacy), host_cpus
+                limits._replace(cpu_request_vcpus=legacy), host_cpus
             )
             self._vcpus_range = (min(self.vcpus, legacy_vcpus), max(self.vcpus, legacy_vcpus))
             if abs(legacy_vcpus - self.vcpus) > 0.01 * self.vcpus:
