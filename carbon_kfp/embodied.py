@@ -5,10 +5,10 @@ Cloud Carbon Footprint (CCF) charges an instance a share of its host server's em
     embodied_kg = server_kg x (duration_s / lifespan_s) x (vcpus_used / platform_vcpus)
 
 ``server_kg`` is the host server's embodied kgCO2e for the machine type (CCF's Teads-based
-``coefficients-gcp-embodied.csv``: a 1,000 kg base server plus extra memory, storage, CPUs and
-GPUs), ``lifespan_s`` is CCF's 4-year server life (35,040 h), and ``platform_vcpus`` is the largest
-vCPU count of the machine family's host platform (CCF's ``gcp-instances.csv``). A machine type
-that may run on several microarchitectures gets the mean of their figures, as CCF's
+``coefficients-<provider>-embodied.csv``: a 1,000 kg base server plus extra memory, storage, CPUs
+and GPUs), ``lifespan_s`` is CCF's 4-year server life (35,040 h), and ``platform_vcpus`` is the
+largest vCPU count of the machine family's host platform (CCF's ``<provider>-instances.csv``). A
+machine type that may run on several microarchitectures gets the mean of their figures, as CCF's
 ``coefficients-gcp-embodied-mean.csv`` does.
 
 These emissions are never added to ``emissions_kg``: records and reports show them beside the
@@ -16,11 +16,12 @@ operational figure. Uncertainty: the interval spans the machine type's microarch
 (lowest to highest server figure) widened by :data:`RELATIVE_ERROR`, an assumed ±50 % because the
 server figures are life-cycle estimates of typical servers, not of Google's hardware.
 
-Coverage: GCP machine types in CCF's tables (e2, n1, n2, n2d, t2d, c2, m1, m2, a2 ...). GPUs
-attached to an N1 host (e.g. a Vertex AI T4) are not in the host's figure and CCF has no GPU
-embodied figure of its own, so they are marked unknown in ``method``; A2 figures include their
-GPUs. AWS and Azure: planned (CCF's AWS platform table carries third-party power data whose
-licence is unstated, see ``data/PROVENANCE.md``); their records say ``unknown``.
+Coverage: GCP machine types in CCF's tables (e2, n1, n2, n2d, t2d, c2, m1, m2, a2 ...) and Azure
+VM sizes (393, as ``"D4s v3"`` or the API's ``"Standard_D4s_v3"``). GPUs attached to an N1 host
+(e.g. a Vertex AI T4) are not in the host's figure and CCF has no GPU embodied figure of its own,
+so they are marked unknown in ``method``; A2 and Azure GPU sizes (NC, ND, NV) include their GPUs.
+AWS: planned (CCF's AWS platform table carries third-party power data whose licence is
+unstated, see ``data/PROVENANCE.md``); AWS records say ``unknown`` and why.
 
 Pure arithmetic plus one cached table read; imports only the standard library.
 """
@@ -39,16 +40,36 @@ LIFESPAN_S = 4 * 365 * 24 * 3600.0
 #: Assumed relative error of a server's embodied figure (see the module docstring).
 RELATIVE_ERROR = 0.5
 METHOD = "ccf-server-share"
-_EMBODIED_PATH = "ccf/coefficients-gcp-embodied.csv"
-_INSTANCES_PATH = "ccf/gcp-instances.csv"
+
+
+class _Tables(NamedTuple):
+    """One provider's pair of CCF tables (``data/PROVENANCE.md`` 7d, 7e)."""
+
+    label: str  # as messages name the provider
+    embodied_path: str  # columns: type, total (several rows per type: one per microarchitecture)
+    instances_path: str  # columns: type_column, Instance vCPUs, Platform vCPUs ..., Platform GPU
+    type_column: str
+
+
+_TABLES: dict[str, _Tables] = {
+    "gcp": _Tables(
+        "GCP", "ccf/coefficients-gcp-embodied.csv", "ccf/gcp-instances.csv", "Machine type"
+    ),
+    "azure": _Tables(
+        "Azure",
+        "ccf/coefficients-azure-embodied.csv",
+        "ccf/azure-instances.csv",
+        "Virtual Machine",
+    ),
+}
 
 
 class HostServer(NamedTuple):
     """A machine type's host server, as CCF describes it.
 
     Attributes:
-        provider: ``"gcp"``.
-        machine_type: e.g. ``"n1-standard-8"``.
+        provider: ``"gcp"`` or ``"azure"``.
+        machine_type: as CCF's table spells it, e.g. ``"n1-standard-8"``, ``"D4s v3"``.
         server_kg: mean embodied emissions of the host server over its microarchitectures.
             Units: kg CO2eq.
         server_low_kg: the lowest microarchitecture's figure. Units: kg CO2eq.
@@ -56,7 +77,7 @@ class HostServer(NamedTuple):
         platform_vcpus: vCPUs of the host platform (the family's largest instance).
         instance_vcpus: vCPUs of the machine type itself.
         includes_gpus: the server figure counts the machine type's GPUs (A2 and other
-            accelerator-optimised types).
+            accelerator-optimised types, Azure's GPU sizes).
     """
 
     provider: str
@@ -140,33 +161,54 @@ def estimate(
     )
 
 
-def _number(row: dict[str, str], column: str, path: str) -> float:
+def _number(row: dict[str, str], column: str, path: str, *, blank: float | None = None) -> float:
+    """``row[column]`` as a number >= 0; ``blank`` (when given) stands for an empty cell.
+
+    Raises:
+        DataFileError: a value that is not a number, or a negative one.
+    """
+    if blank is not None and not row[column].strip():
+        return blank
     value = parse_float(row[column], where=f"carbon_kfp/data/{path} ({column} of {row!r})")
     if value < 0:
         raise DataFileError(f"carbon_kfp/data/{path}: {column} {value} is negative")
     return value
 
 
-@functools.lru_cache(maxsize=1)
-def _gcp_hosts() -> dict[str, HostServer]:
+def machine_key(provider: str, machine_type: str) -> str:
+    """How ``machine_type`` is looked up: lower case; for Azure without the API's ``Standard_``
+    prefix and with spaces for underscores (``"Standard_NC4as_T4_v3"`` -> ``"nc4as t4 v3"``)."""
+    key = machine_type.strip().lower()
+    if provider == "azure":
+        key = key.removeprefix("standard_").replace("_", " ")
+    return key
+
+
+@functools.cache
+def _hosts(provider: str) -> dict[str, HostServer]:
+    """Host servers of ``provider`` by :func:`machine_key` (one read of its two tables)."""
+    tables = _TABLES[provider]
     totals: dict[str, list[float]] = {}
-    for row in read_rows(_EMBODIED_PATH):
-        totals.setdefault(row["type"], []).append(_number(row, "total", _EMBODIED_PATH))
+    for row in read_rows(tables.embodied_path):
+        figure = _number(row, "total", tables.embodied_path)
+        totals.setdefault(row["type"], []).append(figure)
     hosts = {}
-    for row in read_rows(_INSTANCES_PATH):
-        machine_type = row["Machine type"]
-        if machine_type in hosts or machine_type not in totals:
+    path = tables.instances_path
+    for row in read_rows(path):
+        machine_type = row[tables.type_column]
+        key = machine_key(provider, machine_type)
+        if key in hosts or machine_type not in totals:
             continue
         figures = totals[machine_type]
-        hosts[machine_type] = HostServer(
-            provider="gcp",
+        hosts[key] = HostServer(
+            provider=provider,
             machine_type=machine_type,
             server_kg=math.fsum(figures) / len(figures),
             server_low_kg=min(figures),
             server_high_kg=max(figures),
-            platform_vcpus=_number(row, "Platform vCPUs (highest vCPU possible)", _INSTANCES_PATH),
-            instance_vcpus=_number(row, "Instance vCPUs", _INSTANCES_PATH),
-            includes_gpus=_number(row, "Platform GPU", _INSTANCES_PATH) > 0,
+            platform_vcpus=_number(row, "Platform vCPUs (highest vCPU possible)", path),
+            instance_vcpus=_number(row, "Instance vCPUs", path),
+            includes_gpus=_number(row, "Platform GPU", path, blank=0.0) > 0,
         )
     return hosts
 
@@ -175,19 +217,31 @@ def lookup_host(provider: str, machine_type: str) -> HostServer | None:
     """The host server of ``machine_type`` on ``provider``.
 
     Returns:
-        ``None`` for a provider without packaged tables (aws, azure, off-cloud).
+        ``None`` for a provider without packaged tables (aws, off-cloud); :func:`why_no_host`
+        says why.
 
     Raises:
-        ConfigError: a GCP machine type CCF does not list (the message names close ones).
+        ConfigError: a machine type CCF's tables for ``provider`` do not list (the message names
+            close ones).
         DataFileError: a packaged CCF table is malformed.
     """
-    if provider != "gcp":
+    if provider not in _TABLES:
         return None
-    name = machine_type.strip().lower()
-    hosts = _gcp_hosts()
-    if name not in hosts:
+    key = machine_key(provider, machine_type)
+    hosts = _hosts(provider)
+    if key not in hosts:
         raise ConfigError(
-            f"machine_type={machine_type!r} has no embodied figure in CCF's GCP tables"
-            f"{close_matches(name, hosts)}"
+            f"machine_type={machine_type!r} has no embodied figure in CCF's "
+            f"{_TABLES[provider].label} tables{close_matches(key, hosts)}"
         )
-    return hosts[name]
+    return hosts[key]
+
+
+def why_no_host(provider: str) -> str:
+    """The record's ``embodied_method`` when :func:`lookup_host` returns ``None``."""
+    if not provider:
+        return "unknown: machine_type needs cloud_provider= (gcp or azure) for CCF's tables"
+    return (
+        f"unknown: no packaged CCF embodied tables for {provider} (gcp and azure only; CCF's "
+        "AWS platform table carries third-party data whose licence is unstated)"
+    )

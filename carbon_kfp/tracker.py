@@ -192,9 +192,10 @@ class EmissionsTracker:
             SIGTERM handler installed before is chained to instead (:mod:`carbon_kfp.sigterm`).
             Only on the main thread: started elsewhere, the tracker warns when a SIGTERM would
             end the process without its record.
-        machine_type: the host's machine type (e.g. "n1-standard-8") for embodied emissions
-            (:mod:`carbon_kfp.embodied`); with ``location="auto"`` the GCP metadata server is
-            asked when not given.
+        machine_type: the host's machine type for embodied emissions (:mod:`carbon_kfp.embodied`):
+            a GCP machine type ("n1-standard-8") or an Azure VM size ("Standard_D4s_v3") of the
+            ``cloud_provider``; with ``location="auto"`` the GCP metadata server is asked when
+            not given.
 
     Raises:
         ConfigError: any argument out of range, or an unknown country, region or scope.

@@ -125,7 +125,8 @@ def _platform_location(
 def resolve_host(site: Site, machine_type: str, location: LocationMode) -> dict[str, Any]:
     """RunContext fields for embodied emissions (``machine_type``, ``host``).
 
-    An explicit ``machine_type`` must be in CCF's tables; with ``location="auto"`` the GCP
+    An explicit ``machine_type`` must be in CCF's tables of the provider (gcp, azure; for other
+    providers the record says why it has no embodied share); with ``location="auto"`` the GCP
     metadata server is asked (1 s timeout) unless :func:`resolve_site` already found no GCP
     platform (one wait off GCP, not two), and a type the tables lack is only noted
     (``embodied_unknown``). Without either, no fields: the record has no embodied share.
@@ -133,12 +134,16 @@ def resolve_host(site: Site, machine_type: str, location: LocationMode) -> dict[
     Raises:
         ConfigError: an explicit ``machine_type`` CCF's tables do not list.
     """
-    from carbon_kfp.embodied import lookup_host
+    from carbon_kfp.embodied import lookup_host, why_no_host
     from carbon_kfp.location import detect_machine_type
 
     provider = site.intensity.cloud_provider
     if machine_type.strip():
-        return {"machine_type": machine_type.strip(), "host": lookup_host(provider, machine_type)}
+        host = lookup_host(provider, machine_type)
+        fields: dict[str, Any] = {"machine_type": machine_type.strip(), "host": host}
+        if host is None:
+            fields["embodied_unknown"] = why_no_host(provider)
+        return fields
     ask = location == "auto" and not site.off_platform
     detected = detect_machine_type(timeout_s=1.0) if ask else None
     if detected is None:

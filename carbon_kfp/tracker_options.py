@@ -68,7 +68,9 @@ def add_tracker_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pipeline-job", default="", help="pipeline job name for the records")
     group.add_argument("--pipeline-task", default="", help="pipeline task name for the records")
     group.add_argument(
-        "--machine-type", default="", help="e.g. n1-standard-8, for embodied emissions"
+        "--machine-type",
+        default="",
+        help="e.g. n1-standard-8 (GCP) or Standard_D4s_v3 (Azure), for embodied emissions",
     )
 
 

@@ -117,3 +117,55 @@ def test_tracker_machine_type_argument_and_bad_value() -> None:
         EmissionsTracker(
             cloud_provider="gcp", cloud_region="europe-west4", machine_type="n1-standard-800"
         )
+
+
+def test_azure_d4s_v3_is_the_ccf_arithmetic_with_the_api_spelling() -> None:
+    rows = ccf_rows("coefficients-azure-embodied.csv", "type", "D4s v3")
+    totals = [float(row["total"]) for row in rows]
+    assert len(totals) == 4  # Haswell, Cascade Lake, Skylake, Broadwell
+    instance = ccf_rows("azure-instances.csv", "Virtual Machine", "D4s v3")[0]
+    platform_vcpus = float(instance["Platform vCPUs (highest vCPU possible)"])
+    assert (platform_vcpus, float(instance["Instance vCPUs"])) == (64.0, 4.0)
+
+    host = lookup_host("azure", "Standard_D4s_v3")
+    assert host is not None and host == lookup_host("azure", " d4s V3 ")
+    assert host.machine_type == "D4s v3" and host.provider == "azure"
+    assert host.server_kg == pytest.approx(sum(totals) / len(totals))
+    result = estimate(host, 3600.0, 0.0, 0.0, "")  # 0 vCPUs: the size's own 4
+    assert result.kg == pytest.approx(host.server_kg / 35040 * 4 / 64, rel=1e-12)
+    assert "azure D4s v3, 4/64 vCPUs" in result.method
+
+
+def test_azure_gpu_sizes_count_their_gpus_and_unknown_sizes_name_close_ones() -> None:
+    t4 = lookup_host("azure", "Standard_NC4as_T4_v3")
+    assert t4 is not None and t4.includes_gpus and t4.machine_type == "NC4as T4 v3"
+    assert "GPUs unknown" not in estimate(t4, 60.0, 4.0, 1.0, "").method
+    d4 = lookup_host("azure", "Standard_D4s_v3")
+    assert d4 is not None and not d4.includes_gpus  # blank Platform GPU cells are 0
+    with pytest.raises(
+        ConfigError, match=r"'Standard_D4s_v9'.*Azure tables; closest valid:.*d4s v3"
+    ):
+        lookup_host("azure", "Standard_D4s_v9")
+
+
+@pytest.mark.parametrize(
+    ("provider", "why"),
+    [
+        (
+            {"cloud_provider": "aws", "cloud_region": "us-east-1"},
+            "no packaged CCF embodied tables for aws",
+        ),
+        ({"country_iso_code": "FRA"}, "machine_type needs cloud_provider= (gcp or azure)"),
+    ],
+)
+def test_a_machine_type_without_tables_says_why_in_the_record(
+    provider: dict[str, str], why: str
+) -> None:
+    with EmissionsTracker(
+        carbon_intensity_g_per_kwh=100.0, scope="process", machine_type="m5.large", **provider
+    ) as tracker:
+        pass
+    record = tracker.final_record
+    assert record is not None and record.machine_type == "m5.large"
+    assert record.embodied_kg is None and why in record.embodied_method
+    assert record.embodied_method.startswith("unknown: ")
