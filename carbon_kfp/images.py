@@ -30,6 +30,11 @@ GPU_IMAGE_ENV = "CARBON_KFP_GPU_IMAGE"
 CPU_IMAGE_NAME = "carbon-kfp-cpu"
 GPU_IMAGE_NAME = "carbon-kfp-gpu"
 
+#: Google Cloud Pipeline Components' own image, which carries google-cloud-aiplatform and kfp (not
+#: carbon-kfp): the GCPC ops in ``pipelines/gcpc/`` run in it, and so do kit components that call
+#: the Vertex AI SDK (``undeploy_idle_models``). A test keeps it equal to the ops' image.
+VERTEX_SDK_IMAGE = "gcr.io/ml-pipeline/google-cloud-pipeline-components:2.22.0"
+
 
 def image_ref(name: str, registry: str = "", tag: str = __version__) -> str:
     """``<registry>/<name>:<tag>``, or ``<name>:<tag>`` without a registry.

@@ -18,6 +18,7 @@ from .load_fashion_mnist.component import load_fashion_mnist
 from .load_wine_data.component import load_wine_data
 from .train_fashion_cnn.component import train_fashion_cnn
 from .train_wine_model.component import train_wine_model
+from .undeploy_idle_models.component import undeploy_idle_models
 
 #: Every component of the kit, by name (``make compile`` writes each one's ``component.yaml``).
 COMPONENTS = {
@@ -29,6 +30,7 @@ COMPONENTS = {
     "load_wine_data": load_wine_data,
     "train_fashion_cnn": train_fashion_cnn,
     "train_wine_model": train_wine_model,
+    "undeploy_idle_models": undeploy_idle_models,
 }
 
 __all__ = [
@@ -42,5 +44,6 @@ __all__ = [
     "load_wine_data",
     "train_fashion_cnn",
     "train_wine_model",
+    "undeploy_idle_models",
     "with_base_image",
 ]

@@ -1,7 +1,9 @@
 """How the kit makes its lightweight Python components, and how a user re-bases one.
 
 Every kit component runs in the kit's runtime image (:mod:`carbon_kfp.images`) and installs
-nothing at run time (DESIGN §4): the image carries carbon-kfp, kfp and the step's libraries.
+nothing at run time (DESIGN §4): the image carries carbon-kfp, kfp and the step's libraries. The
+one exception to the image, not to the rule: components that call the Vertex AI SDK run in GCPC's
+image (:func:`vertex_sdk_component`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 from kfp import dsl
 
 from carbon_kfp.errors import ConfigError
-from carbon_kfp.images import cpu_image, gpu_image
+from carbon_kfp.images import VERTEX_SDK_IMAGE, cpu_image, gpu_image
 
 
 def kit_component(func: Callable[..., Any], *, base_image: str | None = None) -> Any:
@@ -37,6 +39,12 @@ def gpu_kit_component(func: Callable[..., Any]) -> Any:
     """:func:`kit_component` in the GPU image (:func:`carbon_kfp.images.gpu_image`), which
     carries Keras and PyTorch. The accelerator itself is requested by the pipeline task."""
     return kit_component(func, base_image=gpu_image())
+
+
+def vertex_sdk_component(func: Callable[..., Any]) -> Any:
+    """:func:`kit_component` in GCPC's image (:data:`carbon_kfp.images.VERTEX_SDK_IMAGE`), which
+    carries google-cloud-aiplatform and kfp but not carbon-kfp: ``func`` must not import it."""
+    return kit_component(func, base_image=VERTEX_SDK_IMAGE)
 
 
 def with_base_image(component: Any, image: str) -> Any:

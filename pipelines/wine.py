@@ -8,8 +8,10 @@ Deployment uses Google Cloud Pipeline Components' ``ModelUploadOp``, ``EndpointC
 ``ModelDeployOp`` (:mod:`carbon_kfp.pipelines.gcpc`), whose ``google.VertexModel`` and
 ``google.VertexEndpoint`` artifacts link the run to the Model Registry and the endpoint in Vertex
 AI's lineage. They run in GCPC's image in the job's own project and region, and only on Vertex AI.
-With ``endpoint`` set the model goes to that existing endpoint (imported) instead of a new one;
-with ``parent_model`` set it is uploaded as a new version of that model instead of a new model.
+With ``endpoint`` set the model goes to that existing endpoint (imported) instead of a new one,
+and ``undeploy_idle_models`` then undeploys the models deployed there before (unless
+``undeploy_previous=False``); with ``parent_model`` set it is uploaded as a new version of that
+model instead of a new model.
 
 Compile (images from :mod:`carbon_kfp.images`)::
 
@@ -24,6 +26,7 @@ from carbon_kfp.components import (
     evaluate_wine_model,
     load_wine_data,
     train_wine_model,
+    undeploy_idle_models,
 )
 from carbon_kfp.components.check_serving_image.component import DEFAULT_SERVING_IMAGE
 from carbon_kfp.pipelines._steps import report_steps, tracking_inputs
@@ -66,6 +69,7 @@ def wine_pipeline(
     model_display_name: str = "wine-quality-rf",
     endpoint_display_name: str = "wine-quality",
     endpoint: str = "",
+    undeploy_previous: bool = True,
     parent_model: str = "",
     serving_image: str = DEFAULT_SERVING_IMAGE,
     machine_type: str = "n1-standard-2",
@@ -90,9 +94,11 @@ def wine_pipeline(
         endpoint_display_name: Display name of the endpoint created for the model (when
             ``endpoint`` is ``""``).
         endpoint: ``projects/P/locations/R/endpoints/ID`` of an existing endpoint to deploy to
-            (the new model takes all its traffic; models deployed there before keep their
-            replicas until undeployed); ``""`` creates a new endpoint each deploying run, which
-            bills its replica until the model is undeployed.
+            (the new model takes all its traffic); ``""`` creates a new endpoint each deploying
+            run, which bills its replica until the model is undeployed.
+        undeploy_previous: With ``endpoint`` set, undeploy the models deployed there before once
+            the new one takes the traffic (``undeploy_idle_models``: every model with 0 % of the
+            traffic; each would otherwise keep a billed replica). ``False`` leaves them.
         parent_model: ``projects/P/locations/R/models/ID`` of a Model Registry model to upload a
             new version of; ``""`` uploads a new model each deploying run.
         serving_image: Prediction image (prebuilt scikit-learn by default).
@@ -184,6 +190,12 @@ def wine_pipeline(
             traffic_split={"0": "100"},  # "0" is the model being deployed: it takes all traffic
         )
         deploy.set_display_name("Deploy to endpoint")
+        with (
+            dsl.If(endpoint != "", name="reused-endpoint"),
+            dsl.If(undeploy_previous == True, name="undeploy-previous"),  # noqa: E712 (KFP)
+        ):
+            retire = undeploy_idle_models(endpoint=endpoint).after(deploy)
+            retire.set_display_name("Undeploy idle models")
         # Side effects in another system: never reuse a cached result.
-        for task in (upload_new, upload_version, created, deploy):
+        for task in (upload_new, upload_version, created, deploy, retire):
             task.set_caching_options(False)

@@ -146,7 +146,7 @@ def test_no_cache_turns_caching_off_for_every_task(vertex: FakeVertex) -> None:
     assert sent_job(vertex).display_name == "wine-quality"  # the pipeline's name by default
     template = json_format.MessageToDict(sent_job(vertex)._pb.pipeline_spec)
     assert set(caching(template).values()) == {False}
-    assert len(caching(template)) == 12
+    assert len(caching(template)) == 13
 
 
 def test_experiment_gets_the_run(vertex: FakeVertex) -> None:

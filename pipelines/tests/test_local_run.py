@@ -27,6 +27,7 @@ DEPLOY_STEPS = (
     "model-deploy",
     "model-upload",
     "model-upload-2",
+    "undeploy-idle-models",
 )
 
 
@@ -371,5 +372,6 @@ def test_tasks_are_listed_upstream_first_in_the_same_order_every_time() -> None:
         ("model-upload-2", "endpoint-create"),
         ("endpoint-create", "model-deploy"),
         ("importer-3", "model-deploy"),
+        ("model-deploy", "undeploy-idle-models"),
     ]:
         assert names.index(upstream) < names.index(downstream), (upstream, downstream, names)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from carbon_kfp.images import cpu_image
+from carbon_kfp.images import VERTEX_SDK_IMAGE, cpu_image
 from carbon_kfp.pipelines import compile_pipeline, load_pipeline
 
 GOLDEN = Path(__file__).resolve().parent.parent / "compiled" / "wine.yaml"
@@ -73,6 +73,7 @@ GCPC_EXECUTORS = (
     "exec-model-upload-2",
     "exec-endpoint-create",
     "exec-model-deploy",
+    "exec-undeploy-idle-models",
 )
 
 
@@ -83,7 +84,7 @@ def _images(spec: dict[str, Any]) -> set[str]:
 
 def test_components_install_nothing_and_use_the_configured_image(spec: dict[str, Any]) -> None:
     executors = spec["deploymentSpec"]["executors"]
-    assert len(executors) == 12
+    assert len(executors) == 13
     for name, executor in executors.items():
         if name.startswith("exec-importer"):
             assert "importer" in executor, name
@@ -91,10 +92,8 @@ def test_components_install_nothing_and_use_the_configured_image(spec: dict[str,
         container = executor["container"]
         command = " ".join(container["command"])
         assert "pip install" not in command, name
-        if name in GCPC_EXECUTORS:
-            assert container["image"].startswith(
-                "gcr.io/ml-pipeline/google-cloud-pipeline-components:"
-            )
+        if name in GCPC_EXECUTORS:  # GCPC's ops and the kit's Vertex AI SDK step
+            assert container["image"] == VERTEX_SDK_IMAGE, name
         else:
             assert container["image"] == cpu_image(), name
 
@@ -143,6 +142,10 @@ DEPLOY_TASKS = {
     "endpoint-create": [NEW_ENDPOINT],
     "importer-3": [f"!({NEW_ENDPOINT})"],  # the existing endpoint
     "model-deploy": [],
+    "undeploy-idle-models": [
+        "inputs.parameter_values['pipelinechannel--endpoint'] != ''",
+        "inputs.parameter_values['pipelinechannel--undeploy_previous'] == true",
+    ],
 }
 
 
@@ -221,6 +224,24 @@ def test_deploy_reuses_the_endpoint_parameter_or_creates_one(spec: dict[str, Any
     assert group["dependentTasks"] == [model_group["taskOutputArtifact"]["producerTask"]]
 
 
+def test_idle_models_are_undeployed_after_the_deploy_to_a_reused_endpoint(
+    spec: dict[str, Any],
+) -> None:
+    """The endpoint parameter (a resource name) goes to undeploy_idle_models, in GCPC's image,
+    and only once the deploy moved the traffic to the new model."""
+    task = _tasks(spec)["undeploy-idle-models"][0]
+    assert task["inputs"]["parameters"]["endpoint"] == {
+        "componentInputParameter": "pipelinechannel--endpoint"
+    }
+    deploy_dag = _dag_of(spec, "model-deploy")["tasks"].values()
+    (group,) = [t for t in deploy_dag if t["taskInfo"]["name"] == "reused-endpoint"]
+    assert group["dependentTasks"] == ["model-deploy"]
+    executor = spec["deploymentSpec"]["executors"]["exec-undeploy-idle-models"]["container"]
+    assert executor["image"] == VERTEX_SDK_IMAGE
+    parameter = spec["root"]["inputDefinitions"]["parameters"]["undeploy_previous"]
+    assert (parameter["parameterType"], parameter["defaultValue"]) == ("BOOLEAN", True)
+
+
 def test_parent_model_gets_a_new_version_or_a_new_model(spec: dict[str, Any]) -> None:
     """``parent_model`` set: ModelUploadOp uploads a version of it (imported by name)."""
     assert _input_sources(spec, "model-deploy", "model") == {
@@ -287,6 +308,7 @@ def test_display_names_and_caching(spec: dict[str, Any]) -> None:
         "endpoint-create": ("Create endpoint", False),
         "importer-3": ("Existing endpoint", True),
         "model-deploy": ("Deploy to endpoint", False),
+        "undeploy-idle-models": ("Undeploy idle models", False),
     }
     for name, (display, cached) in expected.items():
         assert tasks[name]["taskInfo"]["name"] == display
