@@ -279,7 +279,10 @@ def test_bad_input_stops_the_pipeline_at_load(tmp_path: Path, wine_csv: WineCsv)
     assert f"{source}: line 1 is separated by ','" in message
     summary = failure.value.summary
     assert not summary.succeeded
-    assert [step.status for step in summary.steps] == ["failed"] + ["skipped"] * 11
+    statuses = {step.step: step.status for step in summary.steps}
+    downstream = ["train-wine-model", "evaluate-wine-model", "carbon-report", *DEPLOY_STEPS]
+    assert statuses == {"load-wine-data": "failed", **dict.fromkeys(downstream, "skipped")}
+    assert summary.steps[0].step == "load-wine-data"  # upstream first
     assert summary.log_path is not None
     assert "ValueError" in summary.log_path.read_text()
     assert "failed" in format_summary(summary)
