@@ -96,9 +96,10 @@ def wine_pipeline(
         endpoint: ``projects/P/locations/R/endpoints/ID`` of an existing endpoint to deploy to
             (the new model takes all its traffic); ``""`` creates a new endpoint each deploying
             run, which bills its replica until the model is undeployed.
-        undeploy_previous: With ``endpoint`` set, undeploy the models deployed there before once
-            the new one takes the traffic (``undeploy_idle_models``: every model with 0 % of the
-            traffic; each would otherwise keep a billed replica). ``False`` leaves them.
+        undeploy_previous: With ``endpoint`` set, undeploy this pipeline's earlier models (those
+            deployed as ``model_display_name``) once the new one takes the traffic
+            (``undeploy_idle_models``; each would otherwise keep a billed replica). Other models
+            on the endpoint are never touched. ``False`` leaves them all.
         parent_model: ``projects/P/locations/R/models/ID`` of a Model Registry model to upload a
             new version of; ``""`` uploads a new model each deploying run.
         serving_image: Prediction image (prebuilt scikit-learn by default).
@@ -194,7 +195,9 @@ def wine_pipeline(
             dsl.If(endpoint != "", name="reused-endpoint"),
             dsl.If(undeploy_previous == True, name="undeploy-previous"),  # noqa: E712 (KFP)
         ):
-            retire = undeploy_idle_models(endpoint=endpoint).after(deploy)
+            retire = undeploy_idle_models(
+                endpoint=endpoint, deployed_model_display_name=model_display_name
+            ).after(deploy)
             retire.set_display_name("Undeploy idle models")
         # Side effects in another system: never reuse a cached result.
         for task in (upload_new, upload_version, created, deploy, retire):

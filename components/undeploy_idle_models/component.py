@@ -9,24 +9,31 @@ from .._kit import vertex_sdk_component
 @vertex_sdk_component
 def undeploy_idle_models(
     endpoint: str,
+    deployed_model_display_name: str,
 ) -> NamedTuple("Undeployed", [("deployed_model_ids", list)]):  # type: ignore[valid-type]
-    """Undeploys every model on ``endpoint`` whose share of the traffic is 0 %.
+    """Undeploys this pipeline's earlier models from ``endpoint`` once they get no traffic.
 
     Runs after GCPC's ``ModelDeployOp`` moved all the endpoint's traffic to the new model: the
     models deployed there before keep a dedicated replica each (billed, and drawing power) until
-    they are undeployed. Their Model Registry entries stay.
+    they are undeployed. Only models deployed under ``deployed_model_display_name`` (the name the
+    pipeline deploys with) are touched, so other teams' canaries and rollback targets on the same
+    endpoint stay. Their Model Registry entries stay too.
 
-    Never undeploys a model that receives traffic, and nothing at all when no model does (a
-    traffic split that does not say which model serves is left to a person).
+    Safety: the models and the traffic split are read from one snapshot of the endpoint, and the
+    split is read again before each undeploy: a model that receives traffic is never undeployed
+    (another run may have deployed in between), and nothing is undeployed when no model receives
+    traffic.
 
     Args:
         endpoint: ``projects/P/locations/R/endpoints/ID`` of the endpoint.
+        deployed_model_display_name: Display name of the deployed models to consider.
 
     Returns:
         ``deployed_model_ids``: the IDs undeployed, in the endpoint's order.
 
     Raises:
-        ValueError: ``endpoint`` is not a full endpoint resource name.
+        ValueError: ``endpoint`` is not a full endpoint resource name, or the display name is
+            empty.
         google.api_core.exceptions.GoogleAPICallError: an API call failed (the models undeployed
             before it are printed).
     """
@@ -39,16 +46,27 @@ def undeploy_idle_models(
         raise ValueError(
             f"endpoint={endpoint!r}: expected projects/PROJECT/locations/REGION/endpoints/ID"
         )
+    if not deployed_model_display_name.strip():
+        raise ValueError("deployed_model_display_name='': expected the name models are deployed as")
     resource = aiplatform.Endpoint(endpoint)
-    traffic = {str(key): int(value) for key, value in (resource.traffic_split or {}).items()}
-    deployed = [str(model.id) for model in resource.list_models()]
-    serving = [model_id for model_id in deployed if traffic.get(model_id, 0) > 0]
-    idle = [model_id for model_id in deployed if traffic.get(model_id, 0) == 0]
+    models = resource.list_models()  # one GET: the models and the split below are consistent
+    traffic = {str(k): int(v) for k, v in resource.gca_resource.traffic_split.items()}
+    serving = [str(m.id) for m in models if traffic.get(str(m.id), 0) > 0]
+    idle = [
+        str(m.id)
+        for m in models
+        if m.display_name == deployed_model_display_name and traffic.get(str(m.id), 0) == 0
+    ]
     if not serving:
         print(f"{endpoint}: no deployed model receives traffic ({traffic}); nothing undeployed")
         idle = []
+    undeployed = []
     for model_id in idle:
+        if int(resource.traffic_split.get(model_id, 0)) > 0:  # a fresh GET: it serves now
+            print(f"{endpoint}: model {model_id} receives traffic now; kept")
+            continue
         resource.undeploy(deployed_model_id=model_id)
-        print(f"{endpoint}: undeployed idle model {model_id}")
-    print(f"{endpoint}: serving {', '.join(serving) or 'none'}; undeployed {len(idle)}")
-    return namedtuple("Undeployed", ["deployed_model_ids"])(idle)
+        undeployed.append(model_id)
+        print(f"{endpoint}: undeployed idle model {model_id} ({deployed_model_display_name})")
+    print(f"{endpoint}: serving {', '.join(serving) or 'none'}; undeployed {len(undeployed)}")
+    return namedtuple("Undeployed", ["deployed_model_ids"])(undeployed)

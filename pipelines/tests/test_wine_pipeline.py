@@ -230,9 +230,16 @@ def test_idle_models_are_undeployed_after_the_deploy_to_a_reused_endpoint(
     """The endpoint parameter (a resource name) goes to undeploy_idle_models, in GCPC's image,
     and only once the deploy moved the traffic to the new model."""
     task = _tasks(spec)["undeploy-idle-models"][0]
-    assert task["inputs"]["parameters"]["endpoint"] == {
-        "componentInputParameter": "pipelinechannel--endpoint"
+    assert task["inputs"]["parameters"] == {
+        "endpoint": {"componentInputParameter": "pipelinechannel--endpoint"},
+        "deployed_model_display_name": {
+            "componentInputParameter": "pipelinechannel--model_display_name"
+        },
     }
+    deploy = _tasks(spec)["model-deploy"][0]["inputs"]["parameters"]
+    assert deploy["deployed_model_display_name"] == {
+        "componentInputParameter": "pipelinechannel--model_display_name"
+    }  # the name undeploy_idle_models looks for
     deploy_dag = _dag_of(spec, "model-deploy")["tasks"].values()
     (group,) = [t for t in deploy_dag if t["taskInfo"]["name"] == "reused-endpoint"]
     assert group["dependentTasks"] == ["model-deploy"]
