@@ -74,7 +74,7 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> type[FakeEndpoint]:
 
 def api_calls(endpoint: type[FakeEndpoint]) -> list[tuple[str, dict[str, Any]]]:
     """The recorded calls, methods bound to the real SDK's signatures (fails on a mismatch)."""
-    bound = []
+    bound: list[tuple[str, dict[str, Any]]] = []
     for name, args, kwargs in endpoint.calls:
         real = inspect.getattr_static(real_aiplatform.Endpoint, name)
         if isinstance(real, property):
