@@ -14,14 +14,15 @@ machine type that may run on several microarchitectures gets the mean of their f
 These emissions are never added to ``emissions_kg``: records and reports show them beside the
 operational figure. Uncertainty: the interval spans the machine type's microarchitectures
 (lowest to highest server figure) widened by :data:`RELATIVE_ERROR`, an assumed ±50 % because the
-server figures are life-cycle estimates of typical servers, not of Google's hardware.
+server figures are life-cycle estimates of typical servers, not of the provider's hardware.
 
 Coverage: GCP machine types in CCF's tables (e2, n1, n2, n2d, t2d, c2, m1, m2, a2 ...) and Azure
-VM sizes (393, as ``"D4s v3"`` or the API's ``"Standard_D4s_v3"``). GPUs attached to an N1 host
-(e.g. a Vertex AI T4) are not in the host's figure and CCF has no GPU embodied figure of its own,
-so they are marked unknown in ``method``; A2 and Azure GPU sizes (NC, ND, NV) include their GPUs.
-AWS: planned (CCF's AWS platform table carries third-party power data whose licence is
-unstated, see ``data/PROVENANCE.md``); AWS records say ``unknown`` and why.
+VM sizes (330 of the table's 393, as ``"D4s v3"`` or the API's ``"Standard_D4s_v3"``; the
+constrained-vCPU sizes are known but say why they have no figure, see :func:`_catalogue`). GPUs
+attached to an N1 host (e.g. a Vertex AI T4) are not in the host's figure and CCF has no GPU
+embodied figure of its own, so they are marked unknown in ``method``; A2 and Azure GPU sizes (NC,
+ND, NV) include their GPUs. AWS: planned (CCF's AWS platform table carries third-party power data
+whose licence is unstated, see ``data/PROVENANCE.md``); AWS records say ``unknown`` and why.
 
 Pure arithmetic plus one cached table read; imports only the standard library.
 """
@@ -49,17 +50,23 @@ class _Tables(NamedTuple):
     embodied_path: str  # columns: type, total (several rows per type: one per microarchitecture)
     instances_path: str  # columns: type_column, Instance vCPUs, Platform vCPUs ..., Platform GPU
     type_column: str
+    family_column: str
 
 
 _TABLES: dict[str, _Tables] = {
     "gcp": _Tables(
-        "GCP", "ccf/coefficients-gcp-embodied.csv", "ccf/gcp-instances.csv", "Machine type"
+        "GCP",
+        "ccf/coefficients-gcp-embodied.csv",
+        "ccf/gcp-instances.csv",
+        "Machine type",
+        "Machine Family",
     ),
     "azure": _Tables(
         "Azure",
         "ccf/coefficients-azure-embodied.csv",
         "ccf/azure-instances.csv",
         "Virtual Machine",
+        "Series",
     ),
 }
 
@@ -184,63 +191,101 @@ def machine_key(provider: str, machine_type: str) -> str:
     return key
 
 
+class _Catalogue(NamedTuple):
+    """One provider's host servers, and the types whose table rows cannot be used."""
+
+    hosts: dict[str, HostServer]  # by machine_key
+    unusable: dict[str, str]  # machine_key -> why its row cannot be used
+    spelled: dict[str, str]  # machine_key -> the table's spelling, for messages
+
+
 @functools.cache
-def _hosts(provider: str) -> dict[str, HostServer]:
-    """Host servers of ``provider`` by :func:`machine_key` (one read of its two tables)."""
+def _catalogue(provider: str) -> _Catalogue:
+    """``provider``'s two tables, read once: hosts by :func:`machine_key`, and the rows left out.
+
+    A type's platform is its row's ``Platform vCPUs``, except in a family where some size has
+    more vCPUs than its listed platform (the list is wrong there): then every size of the family
+    gets the family's largest size, CCF's own definition of the platform. Only CCF's Azure table
+    has such families (``NCas_T4_v3``: ``NC64as T4 v3`` has 64 vCPUs on a listed 24; ``Mv2``).
+    Left out: rows whose instance has fewer than 1 vCPU (the Azure
+    constrained-vCPU sizes, e.g. ``E64-16s v3``, hold a ratio such as ``0.25`` there).
+    """
     tables = _TABLES[provider]
+    path = tables.instances_path
     totals: dict[str, list[float]] = {}
     for row in read_rows(tables.embodied_path):
         figure = _number(row, "total", tables.embodied_path)
         totals.setdefault(row["type"], []).append(figure)
-    hosts = {}
-    path = tables.instances_path
-    for row in read_rows(path):
+    rows = [row for row in read_rows(path) if row[tables.type_column] in totals]
+    largest: dict[str, float] = {}  # family -> its largest size
+    wrong: set[str] = set()  # families with a size above its listed platform
+    for row in rows:
+        family, vcpus = row[tables.family_column], _number(row, "Instance vCPUs", path)
+        largest[family] = max(largest.get(family, 0.0), vcpus)
+        if vcpus > _number(row, "Platform vCPUs (highest vCPU possible)", path):
+            wrong.add(family)
+    catalogue = _Catalogue({}, {}, {})
+    for row in rows:
         machine_type = row[tables.type_column]
         key = machine_key(provider, machine_type)
-        if key in hosts or machine_type not in totals:
+        if key in catalogue.spelled:
+            continue  # one row per microarchitecture: the figures are the same
+        catalogue.spelled[key] = machine_type
+        instance_vcpus = _number(row, "Instance vCPUs", path)
+        if instance_vcpus < 1:
+            catalogue.unusable[key] = (
+                f"CCF's {tables.label} row for {machine_type} gives {instance_vcpus:g} instance "
+                "vCPUs (a constrained-vCPU ratio, not a count)"
+            )
             continue
         figures = totals[machine_type]
-        hosts[key] = HostServer(
+        family = row[tables.family_column]
+        listed = _number(row, "Platform vCPUs (highest vCPU possible)", path)
+        catalogue.hosts[key] = HostServer(
             provider=provider,
             machine_type=machine_type,
             server_kg=math.fsum(figures) / len(figures),
             server_low_kg=min(figures),
             server_high_kg=max(figures),
-            platform_vcpus=_number(row, "Platform vCPUs (highest vCPU possible)", path),
-            instance_vcpus=_number(row, "Instance vCPUs", path),
+            platform_vcpus=max(listed, largest[family]) if family in wrong else listed,
+            instance_vcpus=instance_vcpus,
             includes_gpus=_number(row, "Platform GPU", path, blank=0.0) > 0,
         )
-    return hosts
+    return catalogue
 
 
 def lookup_host(provider: str, machine_type: str) -> HostServer | None:
     """The host server of ``machine_type`` on ``provider``.
 
     Returns:
-        ``None`` for a provider without packaged tables (aws, off-cloud); :func:`why_no_host`
-        says why.
+        ``None`` for a provider without packaged tables (aws, off-cloud) or a type whose table
+        row cannot be used; :func:`why_no_host` says why.
 
     Raises:
         ConfigError: a machine type CCF's tables for ``provider`` do not list (the message names
-            close ones).
+            close ones, as the table spells them).
         DataFileError: a packaged CCF table is malformed.
     """
     if provider not in _TABLES:
         return None
     key = machine_key(provider, machine_type)
-    hosts = _hosts(provider)
-    if key not in hosts:
+    catalogue = _catalogue(provider)
+    if key not in catalogue.spelled:
         raise ConfigError(
             f"machine_type={machine_type!r} has no embodied figure in CCF's "
-            f"{_TABLES[provider].label} tables{close_matches(key, hosts)}"
+            f"{_TABLES[provider].label} tables"
+            f"{close_matches(key, catalogue.spelled, shown=catalogue.spelled)}"
         )
-    return hosts[key]
+    return catalogue.hosts.get(key)
 
 
-def why_no_host(provider: str) -> str:
+def why_no_host(provider: str, machine_type: str = "") -> str:
     """The record's ``embodied_method`` when :func:`lookup_host` returns ``None``."""
     if not provider:
         return "unknown: machine_type needs cloud_provider= (gcp or azure) for CCF's tables"
+    if provider in _TABLES:
+        why = _catalogue(provider).unusable.get(machine_key(provider, machine_type), "")
+        return f"unknown: {why or 'no CCF figure'}"
     return (
         f"unknown: no packaged CCF embodied tables for {provider} (gcp and azure only; CCF's "
         "AWS platform table carries third-party data whose licence is unstated)"

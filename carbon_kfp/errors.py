@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -69,14 +69,23 @@ def warn_once(message: str) -> None:
         warnings.warn(message, CarbonKfpWarning, stacklevel=3)
 
 
-def close_matches(value: str, valid: Iterable[str], n: int = 5, cutoff: float = 0.5) -> str:
+def close_matches(
+    value: str,
+    valid: Iterable[str],
+    n: int = 5,
+    cutoff: float = 0.5,
+    shown: Mapping[str, str] | None = None,
+) -> str:
     """``"; closest valid: a, b, c"`` for an error message, or ``""`` when nothing is close.
 
-    ``cutoff`` is :func:`difflib.get_close_matches`' similarity threshold (0-1).
+    ``cutoff`` is :func:`difflib.get_close_matches`' similarity threshold (0-1); ``shown`` maps a
+    compared form (e.g. lower case) to how the message spells it.
     """
     import difflib
 
     matches = difflib.get_close_matches(value, list(valid), n=n, cutoff=cutoff)
+    if shown is not None:
+        matches = [shown.get(match, match) for match in matches]
     return f"; closest valid: {', '.join(matches)}" if matches else ""
 
 

@@ -22,6 +22,7 @@ from carbon_kfp.sensors.base import NullSensor, Sensor
 
 if TYPE_CHECKING:
     from carbon_kfp.distributed import NodeRole
+    from carbon_kfp.embodied import HostServer
     from carbon_kfp.intensity import GridIntensity
     from carbon_kfp.location import CloudLocation
     from carbon_kfp.pue import PowerUsageEffectiveness
@@ -134,24 +135,31 @@ def resolve_host(site: Site, machine_type: str, location: LocationMode) -> dict[
     Raises:
         ConfigError: an explicit ``machine_type`` CCF's tables do not list.
     """
-    from carbon_kfp.embodied import lookup_host, why_no_host
+    from carbon_kfp.embodied import lookup_host
     from carbon_kfp.location import detect_machine_type
 
     provider = site.intensity.cloud_provider
     if machine_type.strip():
-        host = lookup_host(provider, machine_type)
-        fields: dict[str, Any] = {"machine_type": machine_type.strip(), "host": host}
-        if host is None:
-            fields["embodied_unknown"] = why_no_host(provider)
-        return fields
+        return _host_fields(provider, machine_type.strip(), lookup_host(provider, machine_type))
     ask = location == "auto" and not site.off_platform
     detected = detect_machine_type(timeout_s=1.0) if ask else None
     if detected is None:
         return {}
+    provider = provider or "gcp"  # the metadata server that answered is GCP's
     try:
-        return {"machine_type": detected, "host": lookup_host(provider or "gcp", detected)}
+        return _host_fields(provider, detected, lookup_host(provider, detected))
     except ConfigError as exc:
         return {"machine_type": detected, "embodied_unknown": f"unknown: {exc}"}
+
+
+def _host_fields(provider: str, machine_type: str, host: HostServer | None) -> dict[str, Any]:
+    """RunContext fields for a machine type and its host (``None``: the record says why)."""
+    from carbon_kfp.embodied import why_no_host
+
+    fields: dict[str, Any] = {"machine_type": machine_type, "host": host}
+    if host is None:
+        fields["embodied_unknown"] = why_no_host(provider, machine_type)
+    return fields
 
 
 def cpu_request_vcpus(millicores: int | None) -> float | None:

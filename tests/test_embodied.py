@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from carbon_kfp import ConfigError, EmissionsTracker
+from carbon_kfp import ConfigError, EmissionsRecord, EmissionsTracker
 from carbon_kfp.embodied import RELATIVE_ERROR, estimate, lookup_host, share_kg
 from carbon_kfp.outputs import load_record, write_record_json
 from tests.records import make_context, make_record
@@ -20,6 +20,16 @@ DATA = Path(__file__).resolve().parents[1] / "carbon_kfp" / "data" / "ccf"
 def ccf_rows(name: str, key: str, machine_type: str) -> list[dict[str, str]]:
     with open(DATA / name, newline="", encoding="utf-8") as file:
         return [row for row in csv.DictReader(file) if row[key] == machine_type]
+
+
+def tracked_record(machine_type: str, **location: str) -> EmissionsRecord:
+    """The record of an empty tracked block on ``machine_type`` (100 g/kWh, process scope)."""
+    with EmissionsTracker(
+        carbon_intensity_g_per_kwh=100.0, scope="process", machine_type=machine_type, **location
+    ) as tracker:
+        pass
+    assert tracker.final_record is not None
+    return tracker.final_record
 
 
 def test_n1_standard_8_for_one_hour_on_8_vcpus_is_the_ccf_arithmetic() -> None:
@@ -101,16 +111,8 @@ def test_no_machine_type_means_unknown_never_zero(tmp_path: Path) -> None:
 
 
 def test_tracker_machine_type_argument_and_bad_value() -> None:
-    with EmissionsTracker(
-        carbon_intensity_g_per_kwh=100.0,
-        cloud_provider="gcp",
-        cloud_region="europe-west4",
-        scope="process",
-        machine_type="n1-standard-8",
-    ) as tracker:
-        pass
-    record = tracker.final_record
-    assert record is not None and record.machine_type == "n1-standard-8"
+    record = tracked_record("n1-standard-8", cloud_provider="gcp", cloud_region="europe-west4")
+    assert record.machine_type == "n1-standard-8"
     assert record.embodied_kg is not None and record.embodied_kg > 0
     assert json.loads(record.to_json())["embodied_method"].startswith("ccf-server-share")
     with pytest.raises(ConfigError, match="n1-standard-800"):
@@ -143,9 +145,40 @@ def test_azure_gpu_sizes_count_their_gpus_and_unknown_sizes_name_close_ones() ->
     d4 = lookup_host("azure", "Standard_D4s_v3")
     assert d4 is not None and not d4.includes_gpus  # blank Platform GPU cells are 0
     with pytest.raises(
-        ConfigError, match=r"'Standard_D4s_v9'.*Azure tables; closest valid:.*d4s v3"
-    ):
+        ConfigError, match=r"'Standard_D4s_v9'.*Azure tables; closest valid: D4s v4, D4s v3,"
+    ):  # as CCF spells them, not as they are compared
         lookup_host("azure", "Standard_D4s_v9")
+
+
+def test_a_family_with_a_size_above_its_listed_platform_gets_its_largest_size() -> None:
+    """CCF's Azure NCas_T4_v3 rows list a 24-vCPU platform, yet NC64as T4 v3 has 64 vCPUs: the
+    whole family gets 64. Families whose sizes fit their rows keep the rows' figures."""
+    listed = {
+        row["Virtual Machine"]: float(row["Platform vCPUs (highest vCPU possible)"])
+        for row in ccf_rows("azure-instances.csv", "Series", "NCas_T4_v3 Series")
+    }
+    assert listed == {"NC4as T4 v3": 24, "NC8as T4 v3": 24, "NC16as T4 v3": 24, "NC64as T4 v3": 24}
+    for size in listed:
+        host = lookup_host("azure", size)
+        assert host is not None and host.platform_vcpus == 64.0, size
+    m416 = lookup_host("azure", "M416s v2")
+    assert m416 is not None and (m416.instance_vcpus, m416.platform_vcpus) == (416.0, 416.0)
+    e2 = lookup_host("gcp", "e2-highmem-16")  # e2-standard-32 is larger, but the row fits
+    assert e2 is not None and e2.platform_vcpus == 16.0
+
+
+def test_a_constrained_vcpu_size_is_known_but_has_no_figure_and_says_why() -> None:
+    row = ccf_rows("azure-instances.csv", "Virtual Machine", "E64-16s v3")[0]
+    assert row["Instance vCPUs"] == "0.25"  # a ratio in CCF's table, not a count
+    assert lookup_host("azure", "Standard_E64-16s_v3") is None  # no ConfigError: it exists
+    record = tracked_record(
+        "Standard_E64-16s_v3", cloud_provider="azure", cloud_region="westeurope"
+    )
+    assert record.embodied_kg is None
+    assert record.embodied_method == (
+        "unknown: CCF's Azure row for E64-16s v3 gives 0.25 instance vCPUs "
+        "(a constrained-vCPU ratio, not a count)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -161,11 +194,7 @@ def test_azure_gpu_sizes_count_their_gpus_and_unknown_sizes_name_close_ones() ->
 def test_a_machine_type_without_tables_says_why_in_the_record(
     provider: dict[str, str], why: str
 ) -> None:
-    with EmissionsTracker(
-        carbon_intensity_g_per_kwh=100.0, scope="process", machine_type="m5.large", **provider
-    ) as tracker:
-        pass
-    record = tracker.final_record
-    assert record is not None and record.machine_type == "m5.large"
+    record = tracked_record("m5.large", **provider)
+    assert record.machine_type == "m5.large"
     assert record.embodied_kg is None and why in record.embodied_method
     assert record.embodied_method.startswith("unknown: ")
