@@ -81,7 +81,8 @@ class HostServer(NamedTuple):
             Units: kg CO2eq.
         server_low_kg: the lowest microarchitecture's figure. Units: kg CO2eq.
         server_high_kg: the highest microarchitecture's figure. Units: kg CO2eq.
-        platform_vcpus: vCPUs of the host platform (the family's largest instance).
+        platform_vcpus: vCPUs of the host platform (CCF's figure for the type; see
+            :func:`_catalogue` for the families where it is corrected).
         instance_vcpus: vCPUs of the machine type itself.
         includes_gpus: the server figure counts the machine type's GPUs (A2 and other
             accelerator-optimised types, Azure's GPU sizes).
@@ -279,13 +280,12 @@ def lookup_host(provider: str, machine_type: str) -> HostServer | None:
     return catalogue.hosts.get(key)
 
 
-def why_no_host(provider: str, machine_type: str = "") -> str:
+def why_no_host(provider: str, machine_type: str) -> str:
     """The record's ``embodied_method`` when :func:`lookup_host` returns ``None``."""
     if not provider:
         return "unknown: machine_type needs cloud_provider= (gcp or azure) for CCF's tables"
-    if provider in _TABLES:
-        why = _catalogue(provider).unusable.get(machine_key(provider, machine_type), "")
-        return f"unknown: {why or 'no CCF figure'}"
+    if provider in _TABLES:  # then lookup_host returns None only for an unusable row
+        return f"unknown: {_catalogue(provider).unusable[machine_key(provider, machine_type)]}"
     return (
         f"unknown: no packaged CCF embodied tables for {provider} (gcp and azure only; CCF's "
         "AWS platform table carries third-party data whose licence is unstated)"

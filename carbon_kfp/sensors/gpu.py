@@ -42,7 +42,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from carbon_kfp.energy import trapezoid_energy_j
 from carbon_kfp.errors import ConfigError, get_logger, log_debug
@@ -92,8 +92,7 @@ def model_label(names: Sequence[str]) -> str:
     return " + ".join(name if n == 1 else f"{n} x {name}" for name, n in counts.items())
 
 
-@dataclass(frozen=True)
-class GpuDeviceReading:
+class GpuDeviceReading(NamedTuple):
     """One physical GPU's share of a :class:`~carbon_kfp.sensors.base.Reading`.
 
     Attributes:
@@ -114,7 +113,7 @@ class GpuDeviceReading:
     power_samples: int
     visible_as: tuple[str, ...]
     mig_uuids: tuple[str, ...]
-    energy_by_method_j: dict[Method, float] = field(default_factory=dict)
+    energy_by_method_j: dict[Method, float]
 
 
 @dataclass

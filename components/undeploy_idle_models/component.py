@@ -49,13 +49,14 @@ def undeploy_idle_models(
     if not deployed_model_display_name.strip():
         raise ValueError("deployed_model_display_name='': expected the name models are deployed as")
     resource = aiplatform.Endpoint(endpoint)
-    models = resource.list_models()  # one GET: the models and the split below are consistent
+    # One GET: the models (ID -> display name) and the split below are consistent.
+    models = {str(m.id): m.display_name for m in resource.list_models()}
     traffic = {str(k): int(v) for k, v in resource.gca_resource.traffic_split.items()}
-    serving = [str(m.id) for m in models if traffic.get(str(m.id), 0) > 0]
+    serving = [model_id for model_id in models if traffic.get(model_id, 0) > 0]
     idle = [
-        str(m.id)
-        for m in models
-        if m.display_name == deployed_model_display_name and traffic.get(str(m.id), 0) == 0
+        model_id
+        for model_id, name in models.items()
+        if name == deployed_model_display_name and traffic.get(model_id, 0) == 0
     ]
     if not serving:
         print(f"{endpoint}: no deployed model receives traffic ({traffic}); nothing undeployed")
